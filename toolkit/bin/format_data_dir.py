@@ -1,0 +1,92 @@
+"""Stage 3: bring a data dir's audio to one format (mono 16-bit wav at the target rate), one file per utterance.
+
+    python -m toolkit.bin.format_data_dir --src data/train --dst dump/raw/train --sample-rate 16000 \\
+        [--min-dur 0.1 --max-dur 30] [--wav-dir DIR --final-wav-dir DIR]
+
+Audio already in the target format and not cut by `segments` is referenced, not copied. Utterances whose duration
+is outside [--min-dur, --max-dur] are dropped and listed with the reason in `<dst>/dropped_utts`.
+`--wav-dir` is where new audio is written, `--final-wav-dir` the path recorded in wav.scp: a recipe writes into a
+temporary folder and renames it once complete, so wav.scp must name the final place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from toolkit.audio import AudioError, audio_info, is_pipe, load_audio, resample, write_wav
+from toolkit.datadir import DataDir, load_data_dir, subset_data_dir, write_data_dir
+from toolkit.fileio import TableError, write_table
+
+
+def format_utterance(data: DataDir, utt: str, sample_rate: int, wav_dir: Path, final_wav_dir: Path, channel):
+    """Return (wav.scp value, number of samples) for one utterance, writing a new wav only when needed."""
+    rec = data.recording_of(utt)
+    spec = data["wav.scp"][rec]
+    start, end = data.segment_of(utt)
+    if start is None and not is_pipe(spec):
+        info = audio_info(spec, uttid=utt)
+        if info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1 and info.sample_rate == sample_rate:
+            return str(Path(spec).resolve()), info.frames
+    wave, sr = load_audio(spec, uttid=utt, start=start, end=end, mono=False)
+    if wave.shape[1] > 1:
+        if channel is None:
+            raise AudioError(utt, spec, f"{wave.shape[1]} channels; pick one with --channel N (0-based)")
+        if channel >= wave.shape[1]:
+            raise AudioError(utt, spec, f"--channel {channel} but the audio has {wave.shape[1]} channels")
+    wave = resample(wave[:, channel or 0], sr, sample_rate)
+    write_wav(wav_dir / f"{utt}.wav", wave, sample_rate)
+    return str((final_wav_dir / f"{utt}.wav").resolve()), len(wave)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--src", required=True, help="input data dir")
+    parser.add_argument("--dst", required=True, help="output data dir")
+    parser.add_argument("--sample-rate", type=int, default=16000)
+    parser.add_argument("--min-dur", type=float, default=0.0, help="drop utterances shorter than this (seconds)")
+    parser.add_argument("--max-dur", type=float, default=float("inf"), help="drop longer utterances (seconds)")
+    parser.add_argument("--channel", type=int, default=None, help="channel to keep from multi-channel audio")
+    parser.add_argument("--wav-dir", default=None, help="where new wav files go (default: <dst>/wav)")
+    parser.add_argument("--final-wav-dir", default=None, help="the folder wav.scp names (default: --wav-dir)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    wav_dir = Path(args.wav_dir or Path(args.dst) / "wav")
+    final_wav_dir = Path(args.final_wav_dir or wav_dir)
+    try:
+        data = load_data_dir(args.src)
+        if not data.has("wav.scp"):
+            raise FileNotFoundError(f"{args.src}/wav.scp does not exist")
+        wav_scp, num_samples, dropped = {}, {}, {}
+        utts = data.utt_ids
+        for utt in tqdm(utts, desc=f"format {args.src}", disable=args.no_progress, mininterval=1.0):
+            value, samples = format_utterance(data, utt, args.sample_rate, wav_dir, final_wav_dir, args.channel)
+            duration = samples / args.sample_rate
+            if duration < args.min_dur:
+                dropped[utt] = f"too_short {duration:.3f}s < {args.min_dur}s"
+            elif duration > args.max_dur:
+                dropped[utt] = f"too_long {duration:.3f}s > {args.max_dur}s"
+            else:
+                wav_scp[utt], num_samples[utt] = value, samples
+    except (AudioError, TableError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+    out = subset_data_dir(data, list(wav_scp))
+    out.tables.pop("segments", None)
+    out.tables.pop("reco2dur", None)
+    out.tables["wav.scp"] = wav_scp
+    out.tables["utt2num_samples"] = {u: str(n) for u, n in num_samples.items()}
+    out.tables["utt2dur"] = {u: f"{n / args.sample_rate:.3f}" for u, n in num_samples.items()}
+    write_data_dir(out, args.dst)
+    write_table(Path(args.dst) / "dropped_utts", dropped)
+    print(f"{args.src}: kept {len(wav_scp)} of {len(utts)} utterances, dropped {len(dropped)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
