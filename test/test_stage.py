@@ -1,0 +1,34 @@
+from toolkit.bin.stage import main as stage_main
+from toolkit.stage import is_done, mark_done
+
+
+def test_done_marker_tracks_inputs_options_and_outputs(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "text").write_text("a hello\n")
+    (data / "sub").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    marker = tmp_path / ".done/stage3"
+    args = [str(data)], "fs=16000"
+    assert is_done(marker, *args, [str(out)]) == (False, "not run yet")
+    mark_done(marker, *args)
+    done, why = is_done(marker, *args, [str(out)])
+    assert done and "unchanged" in why
+    (data / "sub" / "ignored").write_text("subfolders are not inputs")
+    assert is_done(marker, *args, [str(out)])[0]
+    assert is_done(marker, [str(data)], "fs=8000", [str(out)]) == (False, "options changed")
+    (data / "text").write_text("a hello there\n")
+    assert is_done(marker, *args, [str(out)]) == (False, "inputs changed")
+    mark_done(marker, *args)
+    out.rmdir()
+    assert is_done(marker, *args, [str(out)]) == (False, f"output missing: {out}")
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    marker = str(tmp_path / "m")
+    assert stage_main(["check", "--marker", marker, "--label", "stage 1 (x)", "--options", "a"]) == 1
+    assert "stage 1 (x): running (not run yet)" in capsys.readouterr().out
+    assert stage_main(["mark", "--marker", marker, "--options", "a"]) == 0
+    assert stage_main(["check", "--marker", marker, "--options", "a"]) == 0
+    assert "skipped" in capsys.readouterr().out
