@@ -28,8 +28,8 @@ def build_data_dir(
     subtype: str = "PCM_16",
     ext: str = "wav",
 ) -> Path:
-    """A valid data dir of `num_utts` utterances from two speakers, audio written under root/audio."""
-    audio = root / "audio"
+    """A valid data dir of `num_utts` utterances from two speakers, audio written under root/audio/<name>."""
+    audio = root / "audio" / name
     audio.mkdir(parents=True, exist_ok=True)
     durations = durations or [0.5 + 0.25 * i for i in range(num_utts)]
     data = DataDir(tables={n: {} for n in ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots")})

@@ -23,25 +23,25 @@ def test_clean_data_dir_is_valid(data_dir, capsys):
 
 
 def test_missing_audio(data_dir):
-    (data_dir.parent / "audio" / "spk0-utt002.wav").unlink()
+    (data_dir.parent / "audio" / "data" / "spk0-utt002.wav").unlink()
     [msg] = messages(data_dir)
     assert msg.startswith(f"{data_dir}/wav.scp:2: 'spk0-utt002'") and "does not exist" in msg
 
 
 def test_corrupt_header(data_dir):
-    (data_dir.parent / "audio" / "spk1-utt001.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
+    (data_dir.parent / "audio" / "data" / "spk1-utt001.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     [msg] = messages(data_dir)
     assert "wav.scp:3: 'spk1-utt001'" in msg and "cannot read the audio header" in msg
 
 
 def test_empty_audio_file(data_dir):
-    (data_dir.parent / "audio" / "spk1-utt001.wav").write_bytes(b"")
+    (data_dir.parent / "audio" / "data" / "spk1-utt001.wav").write_bytes(b"")
     [msg] = messages(data_dir)
     assert "'spk1-utt001'" in msg
 
 
 def test_stereo_and_wrong_rate(data_dir):
-    audio = data_dir.parent / "audio"
+    audio = data_dir.parent / "audio" / "data"
     sf.write(audio / "spk0-utt000.wav", tone(0.5, 16000, channels=2), 16000)
     sf.write(audio / "spk1-utt003.wav", tone(0.5, 8000), 8000)
     msgs = messages(data_dir, sample_rate=16000)
@@ -113,7 +113,7 @@ def test_pipe_entries_are_run(tmp_path):
 
 
 def test_cli_exit_status_and_report(data_dir, capsys):
-    (data_dir.parent / "audio" / "spk0-utt002.wav").unlink()
+    (data_dir.parent / "audio" / "data" / "spk0-utt002.wav").unlink()
     assert validate_main([str(data_dir), "--sample-rate", "16000"]) == 1
     err = capsys.readouterr().err
     assert "error:" in err and "1 problem(s) found" in err and "Traceback" not in err

@@ -16,7 +16,7 @@ def test_format_references_good_audio_converts_the_rest_and_drops_by_duration(tm
     # one utterance at another rate and in flac: must be converted
     flac = tmp_path / "audio" / "other.flac"
     sf.write(flac, tone(1.0, 22050), 22050)
-    wav_scp = (src / "wav.scp").read_text().replace(str(tmp_path / "audio" / "spk1-utt001.wav"), str(flac))
+    wav_scp = (src / "wav.scp").read_text().replace(str(tmp_path / "audio" / "data" / "spk1-utt001.wav"), str(flac))
     (src / "wav.scp").write_text(wav_scp)
     dst = tmp_path / "out"
     assert (
@@ -24,7 +24,7 @@ def test_format_references_good_audio_converts_the_rest_and_drops_by_duration(tm
     )
     out = load_data_dir(dst)
     assert out.utt_ids == ["spk0-utt002", "spk1-utt001"]
-    assert out["wav.scp"]["spk0-utt002"] == str(tmp_path / "audio" / "spk0-utt002.wav")  # referenced, not copied
+    assert out["wav.scp"]["spk0-utt002"] == str(tmp_path / "audio" / "data" / "spk0-utt002.wav")  # referenced, not copied
     assert out["wav.scp"]["spk1-utt001"] == str(dst / "wav" / "spk1-utt001.wav")
     assert out["utt2num_samples"]["spk1-utt001"] == "16000"
     assert read_table(dst / "dropped_utts") == {
@@ -58,7 +58,7 @@ def test_format_segments_and_stereo(tmp_path, capsys):
 
 def test_format_missing_audio_fails_naming_the_utterance(tmp_path, capsys):
     src = build_data_dir(tmp_path)
-    (tmp_path / "audio" / "spk1-utt003.wav").unlink()
+    (tmp_path / "audio" / "data" / "spk1-utt003.wav").unlink()
     assert format_main(["--src", str(src), "--dst", str(tmp_path / "out"), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "utterance 'spk1-utt003'" in err and "does not exist" in err
@@ -75,7 +75,7 @@ def test_speed_perturb_ids_durations_and_alignment(tmp_path):
     out = load_data_dir(dst)
     assert len(out.utt_ids) == 6
     assert out["utt2spk"]["sp0.9-spk0-utt000"] == "sp0.9-spk0"
-    assert out["wav.scp"]["spk0-utt000"] == str(tmp_path / "audio" / "spk0-utt000.wav")
+    assert out["wav.scp"]["spk0-utt000"] == str(tmp_path / "audio" / "data" / "spk0-utt000.wav")
     assert abs(float(out["utt2dur"]["sp1.1-spk1-utt001"]) - 2.0 / 1.1) < 0.002
     assert out["text"]["sp0.9-spk0-utt000"] == out["text"]["spk0-utt000"]
     assert len(out["phone_ali"]["sp0.9-spk0-utt000"].split()) == 111

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Data preparation for the embedded corpus: synthesise data/train, data/dev and data/test with espeak-ng.
+# The audio goes to $db_root/<set>/shard<k>/wav (like a downloaded corpus); data/<set> holds only the tables.
+# Deterministic: the same sizes and seed give the same corpus, whatever --nj is.
+set -euo pipefail
+
+train_utts=15000   # training utterances
+dev_utts=500       # dev utterances (unseen speakers)
+test_utts=500      # test utterances (unseen speakers, one base voice never heard in training)
+seed=1
+nj=2
+db_root=downloads/mini_synth
+
+help_message="Usage: $0 [--train_utts N] [--dev_utts N] [--test_utts N] [--seed S] [--nj N] [--db_root DIR]"
+. ./cmd.sh
+. utils/parse_options.sh
+. ./path.sh
+
+for dset in train dev test; do
+    count_var="${dset}_utts"
+    count=${!count_var}
+    out="$db_root/$dset"
+    jobs=$(( nj < count ? nj : count ))
+    echo "$(date '+%H:%M:%S') synthesising $count utterances for $dset in $jobs job(s) -> $out"
+    rm -rf "$out"
+    run_jobs --nj "$jobs" --log "$out/log/synth.JOB.log" -- \
+        python -m toolkit.bin.synth_corpus --out "$(pwd)/$out/shardJOB" --split "$dset" --num-utts "$count" \
+        --seed "$seed" --shard JOB --num-shards "$jobs"
+    parts=()
+    for k in $(seq 1 "$jobs"); do parts+=("$out/shard$k"); done
+    rm -rf "data/$dset.tmp"
+    python -m toolkit.bin.combine_data_dir --out "data/$dset.tmp" "${parts[@]}"
+    rm -rf "data/$dset"
+    mv "data/$dset.tmp" "data/$dset"
+done

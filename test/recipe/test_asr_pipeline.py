@@ -1,0 +1,105 @@
+"""The shared pipeline (egs/TEMPLATE/asr1/asr.sh) on a recipe made by setup.sh, with a tiny tone corpus:
+stage selection, .done skipping and rerunning, failing stages, unknown options, speed perturbation, duration limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import build_data_dir
+from toolkit.datadir import load_data_dir
+from toolkit.fileio import read_table
+
+REPO = Path(__file__).resolve().parents[2]
+
+DATA_SH = """#!/usr/bin/env bash
+set -euo pipefail
+nj=1
+corpus=CORPUS
+. ./path.sh
+. utils/parse_options.sh
+for d in train dev test; do rm -rf data/$d; mkdir -p data; cp -r $corpus/$d data/$d; done
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    target = tmp_path / "egs/tiny/asr1"
+    subprocess.run([str(REPO / "egs/TEMPLATE/asr1/setup.sh"), str(target)], check=True, capture_output=True)
+    corpus = tmp_path / "corpus"
+    build_data_dir(corpus, "train", num_utts=6, durations=[0.2, 0.6, 0.8, 1.0, 1.2, 5.0])
+    build_data_dir(corpus, "dev", num_utts=2)
+    build_data_dir(corpus, "test", num_utts=2)
+    (target / "local/data.sh").write_text(DATA_SH.replace("CORPUS", str(corpus)))
+    return target
+
+
+def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+
+
+def test_setup_makes_a_recipe_with_shared_scripts(recipe):
+    assert (recipe / "asr.sh").is_symlink() and (recipe / "utils").is_symlink()
+    assert not (recipe / "cmd.sh").is_symlink()
+    proc = subprocess.run([str(REPO / "egs/TEMPLATE/asr1/setup.sh"), str(recipe)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "already exists" in proc.stderr
+
+
+def test_stages_run_skip_and_rerun(recipe):
+    proc = run(recipe, "--stage", "1", "--stop_stage", "3", "--min_dur", "0.3", "--max_dur", "2")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    train = load_data_dir(recipe / "dump/raw/train")
+    assert len(train.utt_ids) == 4
+    assert set(read_table(recipe / "dump/raw/train/dropped_utts")) == {"spk0-utt000", "spk1-utt005"}
+    assert "dropped 2 utterance(s) of train" in proc.stdout
+    assert (recipe / "exp/logs/stage3.log").exists()
+    assert len(load_data_dir(recipe / "dump/raw/test").utt_ids) == 2
+
+    again = run(recipe, "--stop_stage", "3", "--min_dur", "0.3", "--max_dur", "2")
+    assert again.returncode == 0
+    assert "stage 1 (data preparation): skipped" in again.stdout
+    assert "stage 3 (format audio): skipped" in again.stdout
+
+    changed = run(recipe, "--stop_stage", "3", "--min_dur", "0.1", "--max_dur", "2")
+    assert changed.returncode == 0
+    assert "stage 3 (format audio): running (options changed)" in changed.stdout
+    assert len(load_data_dir(recipe / "dump/raw/train").utt_ids) == 5
+
+
+def test_speed_perturbation_stage(recipe):
+    proc = run(recipe, "--stop_stage", "3", "--speed_perturb_factors", "0.9 1.0 1.1", "--max_dur", "4")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    train_sp = load_data_dir(recipe / "dump/raw/train_sp")
+    assert len(train_sp.utt_ids) == 15  # 6 x 3 minus the 5 s utterance at 0.9 and 1.0 and 1.1
+    assert "sp1.1-spk0-utt000" in train_sp.utt_ids
+
+
+def test_failing_stage_prints_the_log_tail_and_writes_no_marker(recipe, tmp_path):
+    (tmp_path / "corpus/audio/train/spk1-utt001.wav").write_bytes(b"junk")
+    proc = run(recipe, "--stop_stage", "3", "--nj", "2")
+    assert proc.returncode != 0
+    assert "stage 3 (format audio) FAILED" in proc.stdout + proc.stderr
+    assert "utterance 'spk1-utt001'" in proc.stderr
+    assert not (recipe / "exp/.done/stage3").exists()
+    assert (recipe / "exp/.done/stage1").exists()
+
+
+def test_bad_options(recipe):
+    proc = run(recipe, "--stop_stgae", "3")
+    assert proc.returncode == 1 and "unknown option '--stop_stgae'" in proc.stderr
+    proc = run(recipe, "--stop_stage", "9")
+    assert proc.returncode == 1 and "implements stages 1-3" in proc.stderr
+
+
+def test_slurm_backend_is_selectable(recipe, tmp_path):
+    proc = run(recipe, "--stop_stage", "1", "--cmd_backend", "slurm")
+    assert proc.returncode == 0  # stage 1 of this recipe runs no parallel jobs
+    proc = run(recipe, "--stop_stage", "3", "--cmd_backend", "slurm")
+    if not any(Path(p, "sbatch").exists() for p in os.environ["PATH"].split(os.pathsep)):
+        assert proc.returncode != 0 and "sbatch not found" in proc.stderr
+        assert not (recipe / "exp/.done/stage3").exists()
