@@ -1,0 +1,95 @@
+"""Corpus building: planning, sharding, real synthesis of a few utterances, table formats and determinism."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from toolkit.fileio import read_table
+from toolkit.synth.corpus import num_frames, plan_split, shard_plan, synthesize_split
+from toolkit.synth.speakers import split_speakers
+
+TABLES = ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots", "phone_ali")
+
+
+def test_plan_ids_speakers_and_prefix_stability():
+    plan = plan_split("dev", 40, seed=3)
+    ids = [p.utt_id for p in plan]
+    assert len(set(ids)) == 40
+    dev_ids = {s.id for s in split_speakers("dev")}
+    for p in plan:
+        assert p.speaker.id in dev_ids
+        assert p.utt_id.startswith(p.speaker.id + "-")
+    assert plan_split("dev", 10, seed=3) == plan[:10]
+    assert plan_split("dev", 10, seed=4) != plan[:10]
+
+
+def test_shards_partition_the_plan():
+    plan = plan_split("train", 101, seed=1)
+    shards = [shard_plan(plan, k, 3) for k in (1, 2, 3)]
+    ids = [p.utt_id for shard in shards for p in shard]
+    assert sorted(ids) == sorted(p.utt_id for p in plan)
+    assert len(ids) == len(set(ids))
+    with pytest.raises(ValueError, match="shard"):
+        shard_plan(plan, 4, 3)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    synthesize_split(out, "test", 6, seed=2, progress=False)
+    return out
+
+
+def test_data_dir_is_complete_and_consistent(full):
+    tables = {name: read_table(full / name) for name in TABLES}
+    ids = set(tables["text"])
+    assert len(ids) == 6
+    assert all(set(t) == ids for t in tables.values())
+    spk2utt = read_table(full / "spk2utt")
+    assert {u for v in spk2utt.values() for u in v.split()} == ids
+    assert set(read_table(full / "spk2voice")) == set(spk2utt)
+    assert all(v.startswith("base=") for v in read_table(full / "spk2voice").values())
+    for utt in ids:
+        assert utt.startswith(tables["utt2spk"][utt] + "-")
+        path = Path(tables["wav.scp"][utt])
+        assert path.is_absolute() and path.is_file()
+        info = soundfile.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert tables["utt2dur"][utt] == f"{info.frames / 16000:.3f}"
+        phones = tables["phone_ali"][utt].split()
+        assert len(phones) == num_frames(info.frames, 16000) == round(info.frames / 160)
+        assert phones[0] == "sil" and phones[-1] == "sil"
+        assert len(set(phones)) > 5
+    assert not list(full.rglob("*.tmp"))
+
+
+def test_same_seed_gives_identical_tables_and_audio(full, tmp_path):
+    synthesize_split(tmp_path, "test", 6, seed=2, progress=False)
+    for name in ("text", "utt2spk", "spk2utt", "utt2dur", "utt2intent", "text.slots", "spk2voice", "phone_ali"):
+        assert (tmp_path / name).read_bytes() == (full / name).read_bytes(), name
+    assert (tmp_path / "wav.scp").read_text() == (full / "wav.scp").read_text().replace(str(full), str(tmp_path))
+    for wav in (full / "wav").rglob("*.wav"):
+        assert (tmp_path / wav.relative_to(full)).read_bytes() == wav.read_bytes()
+
+
+def test_shards_reproduce_the_unsharded_split(full, tmp_path):
+    parts = []
+    for shard in (1, 2):
+        out = tmp_path / f"shard{shard}"
+        synthesize_split(out, "test", 6, seed=2, shard=shard, num_shards=2, progress=False)
+        parts.append(read_table(out / "text"))
+    assert not set(parts[0]) & set(parts[1])
+    assert {**parts[0], **parts[1]} == read_table(full / "text")
+    # Audio depends only on the utterance, not on what the process synthesised before it.
+    for wav in (tmp_path / "shard2" / "wav").rglob("*.wav"):
+        reference = full / wav.relative_to(tmp_path / "shard2")
+        np.testing.assert_array_equal(soundfile.read(wav)[0], soundfile.read(reference)[0])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="split"):
+        plan_split("valid", 3, 0)
+    with pytest.raises(ValueError, match="num_utts"):
+        plan_split("train", 0, 0)
