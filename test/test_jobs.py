@@ -98,3 +98,15 @@ def test_slurm_backend_without_sbatch_is_clear(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
     rc = run_jobs_main(["--backend", "slurm", "--nj", "1", "--log", str(tmp_path / "a.JOB.log"), "--", "true"])
     assert rc == 1 and "sbatch not found" in capsys.readouterr().err
+
+
+def test_progress_summary_of_a_running_job(tmp_path):
+    from toolkit.jobs import _progress_of
+
+    log = tmp_path / "l"
+    log.write_text("# cmd\n")
+    assert _progress_of(log) == "starting"
+    log.write_text(
+        "# cmd\n\rsynth:   1%|   | 9/1500 [00:00<00:17, 90utt/s]\rsynth:  43%|####  | 643/1500 [00:06<00:08, 97.83utt/s]"
+    )
+    assert _progress_of(log) == "43% 643/1500 ETA 00:08"

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TAIL_LINES = 20
+STATUS_WIDTH = 160
+NONINTERACTIVE_REPORT_S = 30.0
+TQDM_STATE = re.compile(r"(?P<percent>\d+%)\|.*?\|\s*(?P<count>\d+/\d+) \[[^<]*<(?P<eta>[^,\]]*)")
 PLACEHOLDER = "JOB"
 
 
@@ -48,7 +51,11 @@ def _progress_of(path: Path) -> str:
     except OSError:
         return ""
     updates = [u.strip() for u in re.split(r"[\r\n]", tail) if "%|" in u]
-    return updates[-1] if updates else ""
+    if not updates:
+        return "starting"
+    # "desc:  43%|####  | 643/1500 [00:06<00:08, 97.8utt/s]" -> "43% 643/1500 ETA 00:08"
+    m = TQDM_STATE.search(updates[-1])
+    return f"{m['percent']} {m['count']} ETA {m['eta']}" if m else updates[-1]
 
 
 def report_failures(results: list[JobResult], out=None) -> None:
@@ -67,7 +74,9 @@ def run_local(command: list[str], nj: int, log_pattern: str, max_parallel: int |
     pending = list(range(1, nj + 1))
     running: dict[int, tuple[subprocess.Popen, Path]] = {}
     results: list[JobResult] = []
-    interactive = sys.stderr.isatty()
+    # A recipe pipes stage output through `tee`, so it tells us whether a person is watching.
+    interactive = sys.stderr.isatty() or os.environ.get("TOOLKIT_INTERACTIVE") == "1"
+    last_report = time.time()
     failed = False
     try:
         while pending or running:
@@ -94,10 +103,14 @@ def run_local(command: list[str], nj: int, log_pattern: str, max_parallel: int |
                     failed = True
                     for other, _ in running.values():
                         other.terminate()
-            if interactive and running:
+            if running and (interactive or time.time() - last_report > NONINTERACTIVE_REPORT_S):
                 shown = [f"job {i}: {_progress_of(log)}" for i, (_, log) in sorted(running.items())[:2]]
                 status = f"[{len(results)}/{nj} done] " + " | ".join(shown)
-                print(f"\r{status[:200]:<200}", end="", file=sys.stderr, flush=True)
+                if interactive:  # redraw one line in place
+                    print(f"\r{status[:STATUS_WIDTH]:<{STATUS_WIDTH}}", end="", file=sys.stderr, flush=True)
+                else:  # a log file: a full line now and then
+                    print(status, file=sys.stderr, flush=True)
+                    last_report = time.time()
             time.sleep(0.2)
     except KeyboardInterrupt:
         for proc, _ in running.values():
@@ -105,7 +118,7 @@ def run_local(command: list[str], nj: int, log_pattern: str, max_parallel: int |
         raise
     finally:
         if interactive:
-            print("\r" + " " * 200 + "\r", end="", file=sys.stderr, flush=True)
+            print("\r" + " " * STATUS_WIDTH + "\r", end="", file=sys.stderr, flush=True)
     return sorted(results, key=lambda r: r.index)
 
 

@@ -24,7 +24,9 @@ def test_format_references_good_audio_converts_the_rest_and_drops_by_duration(tm
     )
     out = load_data_dir(dst)
     assert out.utt_ids == ["spk0-utt002", "spk1-utt001"]
-    assert out["wav.scp"]["spk0-utt002"] == str(tmp_path / "audio" / "data" / "spk0-utt002.wav")  # referenced, not copied
+    assert out["wav.scp"]["spk0-utt002"] == str(
+        tmp_path / "audio" / "data" / "spk0-utt002.wav"
+    )  # referenced, not copied
     assert out["wav.scp"]["spk1-utt001"] == str(dst / "wav" / "spk1-utt001.wav")
     assert out["utt2num_samples"]["spk1-utt001"] == "16000"
     assert read_table(dst / "dropped_utts") == {

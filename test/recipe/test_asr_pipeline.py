@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_data_dir
 from toolkit.datadir import load_data_dir
 from toolkit.fileio import read_table
+
+from conftest import build_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -63,6 +63,9 @@ else
     train_sp="$train_set"
 fi
 mkdir -p "$expdir/logs" "$expdir/.done"
+# Stage output goes through `tee` into a log; tell the job runner whether a terminal is watching, so that it
+# redraws progress bars in place there and writes a plain line every 30 s otherwise.
+if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi
 
 # run_sharded SRC DST NAME MODULE [ARGS...]: run `python -m MODULE ARGS --src <shard> --dst <part>` on --nj shards
 # of data dir SRC, combine the parts into DST.tmp and only then replace DST. New audio goes to DST.tmp/wav but

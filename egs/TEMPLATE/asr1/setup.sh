@@ -21,6 +21,7 @@ cat > "$target/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Recipe entry point: corpus options, then the shared pipeline. Any asr.sh option can be added on the command line.
 set -euo pipefail
+cd "$(dirname "$0")"
 ./asr.sh \
     --train_set train \
     --valid_set dev \

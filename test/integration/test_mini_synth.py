@@ -1,0 +1,59 @@
+"""Stages 1-3 of the embedded recipe (egs/mini_synth/asr1) at a tiny size, run exactly as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from toolkit.datadir import load_data_dir
+from toolkit.validate import validate_data_dir
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = "--train_utts 60 --dev_utts 12 --test_utts 12 --seed 7"
+OUTPUTS = ("data", "dump", "exp", "downloads")
+
+
+def copy_recipe(tmp_path: Path) -> Path:
+    """The recipe and the shared template, without any outputs a developer may have in the checkout."""
+    shutil.copytree(REPO / "egs/TEMPLATE", tmp_path / "egs/TEMPLATE", symlinks=True)
+    shutil.copytree(
+        REPO / "egs/mini_synth", tmp_path / "egs/mini_synth", symlinks=True, ignore=shutil.ignore_patterns(*OUTPUTS)
+    )
+    return tmp_path / "egs/mini_synth/asr1"
+
+
+def voices(data_dir: Path) -> dict[str, str]:
+    data = load_data_dir(data_dir)
+    return {spk: dict(kv.split("=") for kv in v.split())["base"] for spk, v in data["spk2voice"].items()}
+
+
+def test_stages_1_to_3(tmp_path):
+    recipe = copy_recipe(tmp_path)
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    cmd = ["./run.sh", "--stage", "1", "--stop_stage", "3", "--nj", "2", "--local_data_opts", SIZES]
+    proc = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    sets = {}
+    for name, size in (("train", 60), ("dev", 12), ("test", 12)):
+        raw = recipe / "dump/raw" / name
+        assert validate_data_dir(raw, sample_rate=16000) == []
+        data = load_data_dir(raw)
+        assert len(data.utt_ids) + len((raw / "dropped_utts").read_text().splitlines()) == size
+        for table in ("text", "utt2intent", "text.slots", "phone_ali", "utt2dur"):
+            assert data.has(table), f"{raw} lacks {table}"
+        sets[name] = data
+
+    train_speakers = set(sets["train"]["utt2spk"].values())
+    for held_out in ("dev", "test"):
+        assert not train_speakers & set(sets[held_out]["utt2spk"].values())
+    train_voices = set(voices(recipe / "data/train").values())
+    assert set(voices(recipe / "data/test").values()) - train_voices, "test needs a base voice unseen in train"
+
+    again = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, env=env)
+    assert again.returncode == 0
+    assert "stage 1 (data preparation): skipped" in again.stdout
+    assert "stage 3 (format audio): skipped" in again.stdout
