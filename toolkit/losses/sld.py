@@ -1,0 +1,230 @@
+"""Losses of the speech-text decoder-only LM: Loss Masking (`lm`), multimodal CE (`ce`) and SLD (`sld`).
+
+Chen et al., "Loss Masking Is Not Needed in Decoder-only Transformer for Discrete-token-based ASR" (ICASSP 2024).
+Written from the formulas in METHODS.md section 1. One sequence per utterance,
+
+    [<bos>] x_1..x_m <speech_end> y_1..y_n <text_end> <pad>...
+
+and position t predicts token t+1. Targets are grouped by kind:
+
+    speech targets   speech tokens and <speech_end>          (CE_speech, and KL_speech on the speech tokens)
+    text targets     text tokens and <text_end>               (CE_text)
+
+    lm:   CE_text
+    ce:   CE_text + w_speech * CE_speech
+    sld:  CE_text + w_speech * CE_speech + alpha * KL_speech
+
+    KL_speech = mean over speech-token targets x_t of KL(q' || p) * tau^2
+    q'(k) = (1 - eps) * 1[k = x_t] + eps / K,   p = softmax(z_t[speech block] / tau)
+
+`release_compat=True` reproduces the authors' release instead (see `release_kl`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from toolkit.tokenizers.vocab import VocabLayout
+
+IGNORE_INDEX = -100  # the target of positions that predict nothing (F.cross_entropy's default ignore_index)
+
+# Values of the target-kind tensor.
+KIND_IGNORE = 0
+KIND_SPEECH = 1
+KIND_TEXT = 2
+
+LOSS_KINDS = ("lm", "ce", "sld")
+
+
+@dataclass
+class SLDLossConfig:
+    """Which loss to train with, and its weights.
+
+    kind:            "lm" (Loss Masking, text targets only), "ce" (text + speech CE) or "sld" (ce + smoothed KL).
+    speech_weight:   w_speech, the weight of CE_speech ("ce" and "sld").
+    alpha:           weight of KL_speech ("sld"). 1.0 suits the per-position mean of the formula. The release uses
+                     0.008, but only together with its "batchmean" reduction (a sum over all positions divided by
+                     the batch size, far larger than a per-position mean): set alpha=0.008 with release_compat=True.
+    eps:             label smoothing of the KL target q', in [0, 1]; eps=0 makes q' one-hot.
+    tau:             temperature of the model's speech-block softmax (and of the release's target softmax); > 0.
+    release_compat:  reproduce the released code's KL (see `release_kl`); only valid with kind="sld".
+    """
+
+    kind: str = "sld"
+    speech_weight: float = 1.0
+    alpha: float = 1.0
+    eps: float = 0.1
+    tau: float = 1.0
+    release_compat: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in LOSS_KINDS:
+            raise ValueError(f"loss kind must be one of {LOSS_KINDS}, got {self.kind!r}")
+        if not (math.isfinite(self.speech_weight) and self.speech_weight >= 0):
+            raise ValueError(f"speech_weight must be a finite number >= 0, got {self.speech_weight}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha}")
+        if not 0.0 <= self.eps <= 1.0:
+            raise ValueError(f"eps (label smoothing) must be in [0, 1], got {self.eps}")
+        if not (math.isfinite(self.tau) and self.tau > 0):
+            raise ValueError(f"tau (temperature) must be a finite number > 0, got {self.tau}")
+        if self.release_compat and self.kind != "sld":
+            raise ValueError(f"release_compat only changes the SLD KL term; it needs kind='sld', got {self.kind!r}")
+
+
+def next_token_targets(input_ids: torch.Tensor, layout: VocabLayout) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token targets and their kinds for a right-padded batch `input_ids` [B, L].
+
+    Returns `targets` [B, L] (long): targets[:, t] = input_ids[:, t + 1], and IGNORE_INDEX at the last position,
+    where the next token is <pad> (or any other special that is never predicted: <bos>, <mask>) and where the input
+    itself is <pad>. `kinds` [B, L] (long): KIND_SPEECH for a speech token or <speech_end>, KIND_TEXT for a text
+    token or <text_end>, KIND_IGNORE where the target is IGNORE_INDEX.
+
+    BOS (our choice, METHODS section 1): a <bos> at the start is allowed and then the first speech token x_1 is
+    predicted from it, like every other speech token. Without a <bos> the sequence starts with x_1, which has no
+    predictor and so is never a target; nothing else changes.
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
+    nxt = torch.full_like(input_ids, layout.pad_id)
+    nxt[:, :-1] = input_ids[:, 1:]
+
+    speech = ((nxt >= layout.speech_offset) & (nxt < layout.size)) | (nxt == layout.speech_end_id)
+    text = ((nxt >= layout.text_offset) & (nxt < layout.speech_offset)) | (nxt == layout.text_end_id)
+    # A pad input predicts nothing, even if a real token follows (left padding would otherwise train pad -> x_1).
+    live = input_ids != layout.pad_id
+    speech &= live
+    text &= live
+
+    kinds = torch.full_like(input_ids, KIND_IGNORE)
+    kinds[speech] = KIND_SPEECH
+    kinds[text] = KIND_TEXT
+    targets = torch.where(kinds != KIND_IGNORE, nxt, torch.full_like(nxt, IGNORE_INDEX))
+    return targets, kinds
+
+
+def smoothed_targets(labels: torch.Tensor, num_classes: int, eps: float) -> torch.Tensor:
+    """q'(k) = (1 - eps) * 1[k = label] + eps / K for each label in `labels` [N] -> [N, K] (float32)."""
+    q = torch.full((labels.numel(), num_classes), eps / num_classes, dtype=torch.float32, device=labels.device)
+    q.scatter_add_(1, labels.reshape(-1, 1), torch.full((labels.numel(), 1), 1.0 - eps, device=labels.device))
+    return q
+
+
+def kl_target(labels: torch.Tensor, num_classes: int, eps: float, tau: float, release_compat: bool) -> torch.Tensor:
+    """The KL target over the speech block for speech-class labels [N] (0..K-1) -> [N, K], rows summing to 1.
+
+    The formula's target is q' itself; the release's is softmax(q' / tau), a softmax applied to probabilities, which
+    is close to uniform (with eps = 0.1, K = 3 the true class gets ~0.46 instead of ~0.93).
+    """
+    q = smoothed_targets(labels, num_classes, eps)
+    return torch.softmax(q / tau, dim=-1) if release_compat else q
+
+
+def _kl_rows(target: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
+    """KL(target || p) per row, in log space; entries with target 0 contribute 0 (0 * log 0 = 0, eps = 0)."""
+    positive = target > 0
+    log_t = torch.log(torch.where(positive, target, torch.ones_like(target)))
+    # where() keeps 0 * (-inf) out of both the value and the gradient when a logit is -inf.
+    elem = torch.where(positive, target * (log_t - log_p), torch.zeros_like(log_p))
+    return elem.sum(dim=-1)
+
+
+def speech_kl(
+    logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
+) -> tuple[torch.Tensor, int]:
+    """KL_speech of the formula: mean over speech-token targets of KL(q' || softmax(z[speech] / tau)) * tau^2.
+
+    Returns (the term, the number of positions it averages over). Only targets that are speech tokens count:
+    <speech_end> is a speech target for CE_speech but lies outside the speech block, so it has no class in q'
+    (our reading of "for every speech target position t" with q' defined over the K speech tokens only).
+    Only the speech block of the logits receives a gradient from this term.
+    """
+    k = layout.speech_size
+    rows = (kinds == KIND_SPEECH) & (targets >= layout.speech_offset)
+    z = logits[rows][:, layout.speech_offset : layout.speech_offset + k].float()
+    log_p = torch.log_softmax(z / cfg.tau, dim=-1)
+    q = kl_target(targets[rows] - layout.speech_offset, k, cfg.eps, cfg.tau, release_compat=False)
+    n = int(rows.sum())
+    # Sum over an empty selection is 0 and still part of the graph, so no NaN and no special case for n = 0.
+    return _kl_rows(q, log_p).sum() * cfg.tau**2 / max(n, 1), n
+
+
+def release_kl(
+    logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
+) -> tuple[torch.Tensor, int]:
+    """KL_speech as the authors' release computes it (release_compat=True). Three differences from `speech_kl`:
+
+    1. the target is softmax(q' / tau) over the K speech classes (`kl_target(..., release_compat=True)`);
+    2. the KL is summed over all positions and classes and divided by the batch size B ("batchmean" over the
+       sequences), then scaled by tau^2 as in the formula, so alpha = 0.008 is the matching weight;
+    3. non-speech positions are included with their label clamped to speech class 0. Our reading: every position
+       with a target (kind != KIND_IGNORE: text tokens, <text_end> and <speech_end> too) takes part, and all but the
+       speech-token targets get the one-hot on speech class 0 before smoothing; pads, the last position and other
+       ignored positions are left out.
+
+    Returns (the term, the number of positions summed over).
+    """
+    k = layout.speech_size
+    rows = kinds != KIND_IGNORE
+    tgt = targets[rows]
+    is_speech_token = tgt >= layout.speech_offset
+    labels = torch.where(is_speech_token, tgt - layout.speech_offset, torch.zeros_like(tgt))
+    z = logits[rows][:, layout.speech_offset : layout.speech_offset + k].float()
+    log_p = torch.log_softmax(z / cfg.tau, dim=-1)
+    r = kl_target(labels, k, cfg.eps, cfg.tau, release_compat=True)
+    return _kl_rows(r, log_p).sum() * cfg.tau**2 / logits.shape[0], int(rows.sum())
+
+
+def sld_loss(
+    logits: torch.Tensor, input_ids: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The training loss for one batch.
+
+    logits:     [B, L, V] from the model run on `input_ids` (possibly time-masked); V >= layout.size (a model may pad
+                its vocabulary; ids past layout.size are never targets but do take part in the full softmax).
+    input_ids:  [B, L] the *unmasked* right-padded sequences; targets come from these (see `next_token_targets`).
+    Returns (loss, stats). The loss is a scalar connected to `logits` even when a kind has no targets (its term is
+    then 0), so backward always works. The losses are computed in float32 whatever the logits' dtype.
+    stats: loss, ce_text, ce_speech (always, for monitoring), kl_speech (kind "sld" only), n_text, n_speech (counts of
+    targets), acc_text (greedy accuracy of text targets over the whole vocabulary).
+    """
+    if logits.dim() != 3 or logits.shape[:2] != input_ids.shape:
+        raise ValueError(
+            f"logits must be [B, L, V] matching input_ids {tuple(input_ids.shape)}, got {tuple(logits.shape)}"
+        )
+    if logits.shape[-1] < layout.size:
+        raise ValueError(f"logits have {logits.shape[-1]} classes, fewer than the vocabulary size {layout.size}")
+
+    targets, kinds = next_token_targets(input_ids, layout)
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    ce = F.cross_entropy(flat, targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none").view_as(targets)
+    text, speech = kinds == KIND_TEXT, kinds == KIND_SPEECH
+    n_text, n_speech = int(text.sum()), int(speech.sum())
+    # Masked sums stay 0 (not NaN) when a kind has no targets; the max(.., 1) only guards the division.
+    ce_text = (ce * text).sum() / max(n_text, 1)
+    ce_speech = (ce * speech).sum() / max(n_speech, 1)
+
+    loss = ce_text
+    if cfg.kind in ("ce", "sld"):
+        loss = loss + cfg.speech_weight * ce_speech
+    kl = None
+    if cfg.kind == "sld":
+        kl, _ = (release_kl if cfg.release_compat else speech_kl)(logits, targets, kinds, layout, cfg)
+        loss = loss + cfg.alpha * kl
+
+    with torch.no_grad():
+        correct = ((flat.argmax(-1).view_as(targets) == targets) & text).sum()
+        acc_text = correct.float() / max(n_text, 1)
+        values = [loss, ce_text, ce_speech, acc_text] + ([kl] if kl is not None else [])
+        # One device -> host copy for all stats instead of one sync per .item().
+        numbers = torch.stack([v.detach().float() for v in values]).tolist()
+    stats = dict(zip(["loss", "ce_text", "ce_speech", "acc_text"], numbers[:4], strict=True))
+    if kl is not None:
+        stats["kl_speech"] = numbers[4]
+    stats["n_text"] = float(n_text)
+    stats["n_speech"] = float(n_speech)
+    return loss, stats
