@@ -1,0 +1,63 @@
+"""Crash-safe checkpoints: written to a temporary file and renamed, the last N kept, the newest found on restart.
+
+A checkpoint holds everything a resumed run needs to continue as if never stopped: model, optimizer, scheduler,
+RNG states and the position in the data (epoch and batch index), plus the training history.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from toolkit.fileio import atomic_write
+
+PATTERN = re.compile(r"^checkpoint\.(\d+)\.pt$")
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    return directory / f"checkpoint.{step:08d}.pt"
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := PATTERN.match(p.name))]
+    return sorted(found)
+
+
+def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep_last: int) -> Path:
+    """Write atomically (a kill -9 leaves either the old set or the new file complete), then prune old ones."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_path(directory, step)
+    with atomic_write(path, mode="wb") as f:
+        torch.save(state, f)
+    for _, old in list_checkpoints(directory)[:-keep_last]:
+        os.unlink(old)
+    return path
+
+
+def load_latest(directory: Path) -> dict[str, Any] | None:
+    """The newest readable checkpoint; an unreadable one (should not happen with atomic writes) is skipped."""
+    for _step, path in reversed(list_checkpoints(directory)):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except (RuntimeError, EOFError, OSError) as e:
+            print(f"warning: checkpoint {path} is unreadable ({e}); trying an older one")
+    return None
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
