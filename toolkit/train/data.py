@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from toolkit.fileio import TableError, iter_table
+from toolkit.tokenizers.sequences import build_sequence, prompt
 from toolkit.tokenizers.vocab import VocabLayout
 
 
@@ -57,14 +58,12 @@ def sequence_length(example: Example, use_bos: bool) -> int:
     return int(use_bos) + len(example.speech) + 1 + len(example.text) + 1
 
 
-def build_sequence(example: Example, layout: VocabLayout, use_bos: bool) -> list[int]:
-    head = [layout.bos_id] if use_bos else []
-    return head + example.speech + [layout.speech_end_id] + example.text + [layout.text_end_id]
+def example_sequence(example: Example, layout: VocabLayout, use_bos: bool) -> list[int]:
+    return build_sequence(example.speech, example.text, layout, use_bos)
 
 
-def build_prompt(example: Example, layout: VocabLayout, use_bos: bool) -> list[int]:
-    head = [layout.bos_id] if use_bos else []
-    return head + example.speech + [layout.speech_end_id]
+def example_prompt(example: Example, layout: VocabLayout, use_bos: bool) -> list[int]:
+    return prompt(example.speech, layout, use_bos)
 
 
 def make_batches(

@@ -1,0 +1,125 @@
+"""The training loop end to end on a tiny corpus: it learns, resumes exactly after kill -9, and runs under DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tiny_corpus import build, train_config
+from toolkit.bin.train import main as train_main
+from toolkit.train.checkpoint import list_checkpoints
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("tiny"))
+
+
+def train_args(corpus, config: Path, out: Path) -> list[str]:
+    return [
+        "--config",
+        str(config),
+        "--train",
+        str(corpus["train"]),
+        "--valid",
+        str(corpus["dev"]),
+        "--tokenizers",
+        str(corpus["tokenizers"]),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
+
+
+def final_weights(out: Path) -> dict[str, torch.Tensor]:
+    _, path = list_checkpoints(out / "checkpoints")[-1]
+    return torch.load(path, weights_only=False)["model"]
+
+
+def test_training_learns_and_writes_its_outputs(corpus, tmp_path):
+    out = tmp_path / "run"
+    config = train_config(tmp_path / "c.yaml", epochs=12)
+    assert train_main(train_args(corpus, config, out)) == 0
+    history = torch.load(list_checkpoints(out / "checkpoints")[-1][1], weights_only=False)["progress"]["history"]
+    assert len(history) == 12
+    assert history[-1]["dev_loss"] < history[0]["dev_loss"] - 1.0
+    assert min(h["dev_wer"] for h in history) < 75.0  # the first epochs sit at ~100%
+    best = json.loads((out / "best/best.json").read_text())
+    assert best["dev_wer"] == min(h["dev_wer"] for h in history)
+    assert (out / "config.yaml").exists() and (out / "train.log").exists() and (out / "curves.csv").exists()
+    assert (out / "best/config.json").exists()  # save_pretrained
+    assert len(list_checkpoints(out / "checkpoints")) == 2  # keep_last
+
+
+def test_resume_after_kill_9_matches_an_uninterrupted_run(corpus, tmp_path):
+    config = train_config(tmp_path / "c.yaml")
+    reference = tmp_path / "reference"
+    assert train_main(train_args(corpus, config, reference)) == 0
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "toolkit.bin.train", *train_args(corpus, config, out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list_checkpoints(out / "checkpoints") and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed; make the run longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = subprocess.run(cmd, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stderr
+    expected, got = final_weights(reference), final_weights(out)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+
+
+def test_changed_config_does_not_resume_silently(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_main(train_args(corpus, train_config(tmp_path / "a.yaml", epochs=1), out)) == 0
+    other = train_config(tmp_path / "b.yaml", epochs=2)
+    assert train_main(train_args(corpus, other, out)) == 1
+    assert "holds checkpoints of a different configuration" in capsys.readouterr().err
+
+
+def test_bad_config_is_a_clear_error(corpus, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("optim:\n  lrr: 0.1\n")
+    assert train_main(train_args(corpus, config, tmp_path / "run")) == 1
+    assert "unknown key 'lrr'" in capsys.readouterr().err
+
+
+def test_ddp_two_cpu_processes(corpus, tmp_path):
+    out = tmp_path / "ddp"
+    config = train_config(tmp_path / "c.yaml", epochs=2)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "toolkit.bin.train",
+        *train_args(corpus, config, out),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(list_checkpoints(out / "checkpoints")[-1][1], weights_only=False)
+    single = tmp_path / "single"
+    assert train_main(train_args(corpus, config, single)) == 0
+    single_state = torch.load(list_checkpoints(single / "checkpoints")[-1][1], weights_only=False)
+    # Two processes split each epoch's batches: half the optimizer steps of one process.
+    assert state["progress"]["step"] * 2 <= single_state["progress"]["step"] + 2
+    assert len(state["progress"]["history"]) == 2

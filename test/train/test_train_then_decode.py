@@ -1,0 +1,48 @@
+"""Stage 7 then 8 on the tiny corpus: the decode entry point reads what training wrote and writes a Kaldi text."""
+
+from __future__ import annotations
+
+import pytest
+
+from tiny_corpus import build, train_config
+from toolkit.bin.decode import main as decode_main
+from toolkit.bin.train import main as train_main
+from toolkit.fileio import read_table
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    corpus = build(root, train_utts=120)
+    out = root / "run"
+    args = ["--config", str(train_config(root / "c.yaml", epochs=2)), "--train", str(corpus["train"])]
+    args += ["--valid", str(corpus["dev"]), "--tokenizers", str(corpus["tokenizers"]), "--out", str(out)]
+    assert train_main([*args, "--device", "cpu"]) == 0
+    return corpus, out
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_decode_writes_a_hypothesis_per_utterance(trained, tmp_path, method):
+    corpus, exp = trained
+    out = tmp_path / "decode"
+    args = ["--exp", str(exp), "--tokens", str(corpus["dev"]), "--out", str(out), "--set", f"method={method}"]
+    assert decode_main([*args, "--set", "beam_size=3", "--device", "cpu"]) == 0
+    hyps = read_table(out / "text", allow_empty_value=True)
+    assert list(hyps) == sorted(read_table(corpus["dev"] / "text"))
+
+
+def test_sharded_decoding_partitions_the_set(trained, tmp_path):
+    corpus, exp = trained
+    out = tmp_path / "decode"
+    for shard in (1, 2):
+        args = ["--exp", str(exp), "--tokens", str(corpus["dev"]), "--out", str(out)]
+        assert decode_main([*args, "--shard", str(shard), "--num-shards", "2", "--device", "cpu"]) == 0
+    parts = [read_table(out / f"text.{k}", allow_empty_value=True) for k in (1, 2)]
+    assert not parts[0].keys() & parts[1].keys()
+    assert len(parts[0]) + len(parts[1]) == 20
+
+
+def test_decode_without_a_trained_model_is_a_clear_error(trained, tmp_path, capsys):
+    corpus, _ = trained
+    assert decode_main(["--exp", str(tmp_path), "--tokens", str(corpus["dev"]), "--out", str(tmp_path / "o")]) == 1
+    assert "best does not exist" in capsys.readouterr().err

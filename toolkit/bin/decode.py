@@ -1,0 +1,90 @@
+"""Decode a set with a trained speech-text LM (stage 8): hypotheses as a Kaldi `text` file for the scoring stage.
+
+    python -m toolkit.bin.decode --exp exp/sld --tokens dump/tokens/mfcc_kmeans/test \\
+        --config conf/decode.yaml --out exp/sld/decode/test [--shard 1 --num-shards 4] [--device cpu]
+
+Reads the best model (`<exp>/best`), the training config (for the sequence format) and the tokenizers the run
+was trained with. With --num-shards N, shard K decodes every N-th utterance and writes `<out>/text.K`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from toolkit.config import ConfigError, load_config, load_yaml
+from toolkit.decode.beam import beam_search
+from toolkit.decode.greedy import greedy_decode
+from toolkit.fileio import TableError, write_table
+from toolkit.models.speech_lm import load_speech_lm
+from toolkit.tokenizers.text import TextTokenizer
+from toolkit.tokenizers.vocab import VocabLayout
+from toolkit.train.data import example_prompt, load_examples
+
+
+@dataclass
+class DecodeConfig:
+    method: str = "greedy"  # greedy | beam
+    beam_size: int = 5
+    length_penalty: float = 1.0
+    max_tokens: int = 8000  # prompt tokens per decoding batch
+    text_only: bool = True  # restrict outputs to text tokens and <text_end> (our choice; false = plain argmax)
+
+    def __post_init__(self):
+        if self.method not in ("greedy", "beam"):
+            raise ValueError(f"method must be greedy or beam, got '{self.method}'")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp", required=True, help="the training run directory (exp/<tag>)")
+    parser.add_argument("--tokens", required=True, help="token dir of the set to decode (speech, text)")
+    parser.add_argument("--config", default=None, help="decoding YAML (conf/decode.yaml)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--shard", type=int, default=1)
+    parser.add_argument("--num-shards", type=int, default=1)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    if not 1 <= args.shard <= args.num_shards:
+        parser.error(f"--shard must be in 1..{args.num_shards}, got {args.shard}")
+
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    exp = Path(args.exp)
+    try:
+        cfg = load_config(DecodeConfig, args.config, args.set)
+        if not (exp / "best").is_dir():
+            raise FileNotFoundError(f"{exp}/best does not exist: has training (stage 7) finished an epoch?")
+        use_bos = load_yaml(exp / "config.yaml").get("use_bos", True)
+        layout = VocabLayout.load(exp / "best" / "vocab.json")
+        tokenizer = TextTokenizer.load(Path((exp / "tokenizers").read_text().strip()) / "text")
+        examples = load_examples(args.tokens, layout)
+    except (ConfigError, TableError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    examples = examples[args.shard - 1 :: args.num_shards]
+    model = load_speech_lm(exp / "best").to(device).eval()
+    prompts = [example_prompt(e, layout, use_bos) for e in examples]
+    start = time.time()
+    if cfg.method == "greedy":
+        hyps = greedy_decode(model, prompts, layout, max_tokens=cfg.max_tokens, text_only=cfg.text_only)
+    else:
+        hyps = beam_search(
+            model, prompts, layout, beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, text_only=cfg.text_only
+        )
+    elapsed = time.time() - start
+    text = {e.uttid: tokenizer.decode([t - layout.text_offset for t in h]) for e, h in zip(examples, hyps, strict=True)}
+    out = Path(args.out)
+    name = "text" if args.num_shards == 1 else f"text.{args.shard}"
+    write_table(out / name, text)
+    print(f"decoded {len(examples)} utterances in {elapsed:.1f} s ({len(examples) / max(elapsed, 1e-9):.1f} utt/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The training configuration (conf/train_*.yaml), as dataclasses; the resolved copy is saved with every run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolkit.losses.sld import SLDLossConfig
+from toolkit.models.speech_lm import SpeechLMConfig
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # peak learning rate
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 100
+    schedule: str = "cosine"  # constant | linear | cosine (after warmup)
+    final_lr_ratio: float = 0.0  # the schedule decays to lr * final_lr_ratio
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    grad_accum: int = 1  # batches per optimizer step (e.g. to reach 64 sequences per step on fewer GPUs)
+
+
+@dataclass
+class BatchConfig:
+    max_tokens: int = 4000  # padded tokens per batch (longest sequence x number of sequences)
+    max_sequences: int | None = None  # optional cap on sequences per batch
+    max_len: int = 1024  # training sequences longer than this are skipped
+
+
+@dataclass
+class DevConfig:
+    decode_wer: bool = True  # greedy dev WER after every epoch (the best checkpoint is chosen by it)
+    max_utts: int | None = 300  # dev WER on the first N dev utterances, to bound its cost
+    max_tokens: int = 8000  # decoding batch budget
+
+
+@dataclass
+class TrainConfig:
+    model: SpeechLMConfig = field(default_factory=SpeechLMConfig)
+    loss: SLDLossConfig = field(default_factory=SLDLossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batching: BatchConfig = field(default_factory=BatchConfig)
+    dev: DevConfig = field(default_factory=DevConfig)
+    epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps (the schedule still spans `epochs`)
+    use_bos: bool = True  # a <bos> gives the first speech token a predictor
+    time_mask_p: float = 0.0  # probability of replacing an input token by <mask> during training
+    time_mask_scope: str = "all"  # all | speech
+    seed: int = 1
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only on GPU)
+    checkpoint_every_steps: int = 200  # plus one at the end of every epoch
+    keep_last: int = 2  # checkpoints kept besides the best model
+    log_every_steps: int = 50
+
+    def __post_init__(self):
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got '{self.precision}'")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.optim.grad_accum < 1:
+            raise ValueError(f"optim.grad_accum must be >= 1, got {self.optim.grad_accum}")

@@ -1,0 +1,284 @@
+"""The training loop for the speech-text LM: token-budget batches, AdamW with warmup and decay, gradient clipping
+and accumulation, dev loss and greedy dev WER every epoch, best and last-N checkpoints, exact resume, DDP, AMP.
+
+Exact resume: the batch order of an epoch depends only on (seed, epoch), and the randomness of each optimizer step
+(dropout, time masking) is seeded from (seed, step). A run killed at any moment and restarted from its last
+checkpoint therefore ends with the same weights as one never interrupted (on CPU, where kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from toolkit.config import load_yaml, save_config, to_dict
+from toolkit.decode.greedy import greedy_decode
+from toolkit.fileio import atomic_write
+from toolkit.losses.sld import sld_loss
+from toolkit.models.speech_lm import build_speech_lm, save_speech_lm
+from toolkit.scoring.asr import asr_summary, compute_asr
+from toolkit.tokenizers.text import TextTokenizer
+from toolkit.tokenizers.vocab import VocabLayout
+from toolkit.train import distributed
+from toolkit.train.augment import maskable_positions, time_mask
+from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train.config import TrainConfig
+from toolkit.train.curves import Curves
+from toolkit.train.data import (
+    Example,
+    collate,
+    example_prompt,
+    example_sequence,
+    load_examples,
+    make_batches,
+    sequence_length,
+    shard_batches,
+)
+from toolkit.train.schedule import lr_multiplier
+
+log = logging.getLogger("toolkit.train")
+
+
+@dataclass
+class TrainPaths:
+    train: Path  # token dir of the training set (speech, text)
+    valid: Path  # token dir of the dev set
+    tokenizers: Path  # exp/tokenizers/<name>: vocab.json, text/, units/
+    out: Path  # exp/<tag>
+
+
+def setup_logging(out: Path, is_main: bool) -> None:
+    handlers: list[logging.Handler] = []
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(out / "train.log"), logging.StreamHandler()]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
+
+
+def autocast_context(precision: str, device: torch.device):
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on norms, biases and (tied) embeddings' 1-d parameters.
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.optim.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2**63 - 1)
+
+
+def compute_batch_loss(model, batch: list[Example], layout, cfg: TrainConfig, device, generator=None):
+    """Loss of one batch; with a generator (training) inputs are time-masked, the targets never are."""
+    sequences = [example_sequence(e, layout, cfg.use_bos) for e in batch]
+    ids, mask = collate(sequences, layout.pad_id)
+    inputs = ids
+    if generator is not None and cfg.time_mask_p > 0:
+        maskable = maskable_positions(ids, layout, cfg.time_mask_scope)
+        inputs = time_mask(ids, cfg.time_mask_p, layout.mask_id, maskable, generator)
+    with autocast_context(cfg.precision, device):
+        logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device)).logits
+    return sld_loss(logits, ids.to(device), layout, cfg.loss)
+
+
+@torch.inference_mode()
+def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig, device) -> dict[str, float]:
+    """Teacher-forced dev loss over all dev utterances and greedy WER over the first dev.max_utts."""
+    model.eval()
+    total, count = 0.0, 0
+    lengths = [sequence_length(e, cfg.use_bos) for e in examples]
+    for batch in make_batches(lengths, cfg.batching.max_tokens, 0, 0, shuffle=False):
+        loss, stats = compute_batch_loss(model, [examples[i] for i in batch], layout, cfg, device)
+        total += loss.item() * len(batch)
+        count += len(batch)
+    result = {"dev_loss": total / max(1, count)}
+    if cfg.dev.decode_wer:
+        subset = examples[: cfg.dev.max_utts] if cfg.dev.max_utts else examples
+        prompts = [example_prompt(e, layout, cfg.use_bos) for e in subset]
+        hyps = greedy_decode(model, prompts, layout, max_tokens=cfg.dev.max_tokens)
+        refs = {e.uttid: tokenizer.decode([t - layout.text_offset for t in e.text]) for e in subset}
+        hyp_text = {
+            e.uttid: tokenizer.decode([t - layout.text_offset for t in h]) for e, h in zip(subset, hyps, strict=True)
+        }
+        result["dev_wer"] = asr_summary(compute_asr(refs, hyp_text))["wer"]
+    model.train()
+    return result
+
+
+def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str, float]:
+    dist = distributed.setup(device)
+    device = dist.device
+    setup_logging(paths.out, dist.is_main)
+    layout = VocabLayout.load(paths.tokenizers / "vocab.json")
+    tokenizer = TextTokenizer.load(paths.tokenizers / "text")
+    train_examples = load_examples(paths.train, layout, cfg.batching.max_len)
+    valid_examples = load_examples(paths.valid, layout)
+    lengths = [sequence_length(e, cfg.use_bos) for e in train_examples]
+    saved = paths.out / "config.yaml"
+    if list_checkpoints(paths.out / "checkpoints") and saved.exists() and load_yaml(saved) != to_dict(cfg):
+        raise ValueError(
+            f"{paths.out} holds checkpoints of a different configuration ({saved}); "
+            "resume with the same config, or train into a new directory (--tag)"
+        )
+    if dist.is_main:
+        save_config(cfg, saved)
+        layout.save(paths.out / "vocab.json")
+        (paths.out / "tokenizers").write_text(str(paths.tokenizers.resolve()) + "\n")
+
+    torch.manual_seed(cfg.seed)
+    model = build_speech_lm(cfg.model, layout).to(device)
+    optimizer = make_optimizer(model, cfg)
+    batches_per_epoch = len(shard_batches(make_batches(lengths, cfg.batching.max_tokens, cfg.seed, 0), 0, dist.world))
+    steps_per_epoch = max(1, batches_per_epoch // cfg.optim.grad_accum)
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    def schedule(step: int) -> float:
+        o = cfg.optim
+        return lr_multiplier(step, total_steps, o.warmup_steps, o.schedule, o.final_lr_ratio)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scaler = torch.amp.GradScaler(enabled=cfg.precision == "fp16" and device.type == "cuda")
+    ckpt_dir = paths.out / "checkpoints"
+    progress = {"epoch": 0, "batch": 0, "step": 0, "best": math.inf, "history": []}
+
+    state = load_latest(ckpt_dir)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        progress = state["progress"]
+        log.info(
+            f"resumed from {ckpt_dir} at step {progress['step']} "
+            f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
+        )
+    ddp_model = dist.wrap(model)
+    curves = Curves(paths.out) if dist.is_main else None
+
+    def checkpoint() -> None:
+        if dist.is_main:
+            snapshot = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng_state(),
+                "progress": progress,
+            }
+            save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+        dist.barrier()
+
+    def end_of_epoch(epoch: int) -> None:
+        """Evaluate on dev and keep the model if it is the best so far (also when max_steps ends an epoch early)."""
+        metrics = evaluate(model, valid_examples, layout, tokenizer, cfg, device)
+        key = "dev_wer" if cfg.dev.decode_wer else "dev_loss"
+        improved = metrics[key] < progress["best"]
+        entry = {"epoch": epoch + 1, "step": progress["step"], **metrics, "best": improved}
+        progress["history"].append(entry)
+        summary = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        log.info(f"epoch {epoch + 1} done: {summary}" + (" (best so far)" if improved else ""))
+        curves.add(epoch=epoch + 1, step=progress["step"], elapsed_s=time.time() - start, **metrics)
+        if improved:
+            progress["best"] = metrics[key]
+            save_speech_lm(model, paths.out / "best")
+            layout.save(paths.out / "best" / "vocab.json")
+            with atomic_write(paths.out / "best" / "best.json") as f:
+                json.dump(entry, f, indent=1)
+
+    log.info(
+        f"{len(train_examples)} training utterances, {batches_per_epoch} batches per epoch per process, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {total_steps} optimizer steps"
+    )
+    model.train()
+    start = time.time()
+    done = False
+    for epoch in range(progress["epoch"], cfg.epochs):
+        all_batches = make_batches(lengths, cfg.batching.max_tokens, cfg.seed, epoch, cfg.batching.max_sequences)
+        batches = shard_batches(all_batches, dist.rank, dist.world)
+        first = progress["batch"] if epoch == progress["epoch"] else 0
+        running, running_n = 0.0, 0
+        bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not dist.is_main)
+        for index in range(first, len(batches)):
+            # The randomness of a batch (dropout, time masking) depends only on (seed, epoch, batch): resume-exact.
+            torch.manual_seed(step_seed(cfg.seed, epoch * 1_000_000 + index))
+            generator = torch.Generator().manual_seed(step_seed(cfg.seed + 1, epoch * 1_000_000 + index))
+            batch = [train_examples[i] for i in batches[index]]
+            boundary = (index + 1) % cfg.optim.grad_accum == 0 or index + 1 == len(batches)
+            with dist.no_sync(ddp_model, not boundary):
+                loss, stats = compute_batch_loss(ddp_model, batch, layout, cfg, device, generator)
+                scaler.scale(loss / cfg.optim.grad_accum).backward()
+            running += loss.item()
+            running_n += 1
+            bar.update(1)
+            if not boundary:
+                continue
+            if cfg.optim.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            progress["step"] += 1
+            progress["batch"], progress["epoch"] = index + 1, epoch
+            bar.set_postfix(loss=f"{running / running_n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if progress["step"] % cfg.log_every_steps == 0:
+                log.info(
+                    f"epoch {epoch + 1} step {progress['step']}: loss {running / running_n:.4f} "
+                    + " ".join(f"{k} {v:.4f}" for k, v in stats.items() if isinstance(v, float))
+                )
+                if curves:
+                    curves.add(
+                        epoch=epoch + 1,
+                        step=progress["step"],
+                        train_loss=running / running_n,
+                        lr=scheduler.get_last_lr()[0],
+                        elapsed_s=time.time() - start,
+                    )
+                running, running_n = 0.0, 0
+            if progress["step"] % cfg.checkpoint_every_steps == 0:
+                checkpoint()
+            if cfg.max_steps and progress["step"] >= cfg.max_steps:
+                done = True
+                break
+        bar.close()
+        finished_epoch = not done or progress["batch"] >= len(batches)
+        if dist.is_main:
+            end_of_epoch(epoch)
+        if finished_epoch:
+            progress["epoch"], progress["batch"] = epoch + 1, 0
+        checkpoint()
+        if done:
+            break
+    dist.cleanup()
+    return {"steps": progress["step"], "best": progress["best"], "elapsed_s": time.time() - start}
+
+
+def parameters_fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of all weights, to compare runs (e.g. resumed vs uninterrupted)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
