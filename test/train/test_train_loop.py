@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny_corpus import build, train_config
 from toolkit.bin.train import main as train_main
 from toolkit.train.checkpoint import list_checkpoints
+
+from tiny_corpus import build, train_config
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tiny_corpus import build, train_config
 from toolkit.bin.decode import main as decode_main
 from toolkit.bin.train import main as train_main
 from toolkit.fileio import read_table
+
+from tiny_corpus import build, train_config
 
 
 @pytest.fixture(scope="module")
