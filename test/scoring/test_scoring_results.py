@@ -153,3 +153,23 @@ def test_aggregate_seeds():
     assert (test.tag, test.seeds) == ("m", [1, 2, 3])
     assert test.mean == {"wer": 12.0, "cer": 5.0}
     assert test.std == {"wer": pytest.approx(2.0), "cer": pytest.approx(1.0)}
+
+
+def test_seed_table_in_results_block(tmp_path):
+    import json
+
+    from toolkit.scoring.results import write_results
+
+    for seed, wer in ((1, 10.0), (2, 12.0), (3, 14.0)):
+        d = tmp_path / "exp" / f"sld_mfcc_seed{seed}" / "decode" / "test"
+        d.mkdir(parents=True)
+        (d / "score.json").write_text(json.dumps({"task": "asr", "wer": wer, "cer": wer / 2, "n_utt": 5}))
+    out = tmp_path / "RESULTS.md"
+    write_results(
+        tmp_path / "exp",
+        out,
+        env={k: "x" for k in ("python", "torch", "transformers", "platform", "cpu", "gpu")},
+        git="abc",
+    )
+    text = out.read_text()
+    assert "| sld_mfcc | test | 1,2,3 | 12.00 ± 2.00 | 6.00 ± 1.00 |" in text

@@ -219,7 +219,28 @@ def results_block(entries: Iterable[ScoreEntry], env: Mapping[str, str], git: st
         f"- gpu: {env['gpu']}",
         "",
     ]
-    return "\n".join(header) + "\n" + markdown_tables(entries) + "\n" + END + "\n"
+    entries = list(entries)
+    return "\n".join(header) + "\n" + markdown_tables(entries) + seed_table(entries) + "\n" + END + "\n"
+
+
+def seed_table(entries: Iterable[ScoreEntry]) -> str:
+    """Mean ± sample std over seeds of runs tagged `<name>_seed<N>`, for the metrics a paper table reports."""
+    summaries = aggregate_seeds(entries)
+    if not summaries:
+        return ""
+    metrics = [m for m in ("wer", "cer", "accuracy", "slot_type_f1", "slot_value_cer") if m in summaries[0].mean]
+    lines = [
+        "",
+        "### Mean and spread over seeds (mean ± sample std)",
+        "",
+        "| run | set | seeds | " + " | ".join(m.upper() if len(m) == 3 else m for m in metrics) + " |",
+        "|---|---|---|" + "---:|" * len(metrics),
+    ]
+    for summary in summaries:
+        cells = [f"{summary.mean[m]:.2f} ± {summary.std[m]:.2f}" if m in summary.mean else "-" for m in metrics]
+        seeds = ",".join(str(seed) for seed in summary.seeds)
+        lines.append(f"| {summary.tag} | {summary.set} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def splice_block(existing: str | None, block: str, title: str, path: str | Path = "RESULTS.md") -> str:
