@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,34 +23,63 @@ class ConfigError(ValueError):
     pass
 
 
-def _dataclass_type(annotation) -> type | None:
-    """The dataclass inside an annotation such as `Foo` or `Foo | None`, if any."""
-    if dataclasses.is_dataclass(annotation):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if dataclasses.is_dataclass(arg):
-                return arg
-    return None
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
-    """Build dataclass `cls` from a dict, recursing into dataclass-typed fields."""
-    data = data or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a field's type hint (the simple types configs use) and return it, converted if needed."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _convert(value, option, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of {hint}")
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    # bool is an int subclass in Python; `num_units: true` is a mistake, not 1.
+    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if origin is list and not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], values: Mapping[str, Any] | None, where: str = "config") -> T:
+    """Build dataclass `cls` from a (YAML) mapping; missing keys take the defaults, unknown keys are an error.
+
+    Nested dataclass fields take nested mappings. A dataclass's own __post_init__ checks value ranges; a ValueError
+    it raises is re-raised as a ConfigError naming `where`.
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of options, got {values!r}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in values if k not in fields]
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(fields))})")
-    kwargs = {}
-    for name, value in data.items():
-        inner = _dataclass_type(hints[name])
-        kwargs[name] = from_dict(inner, value, f"{where}.{name}") if inner and isinstance(value, dict) else value
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in values.items()}
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as e:
+    except ConfigError:
+        raise
+    except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
 
 

@@ -1,0 +1,130 @@
+"""Encode every utterance of a data dir into discrete units with a fitted discretizer.
+
+    python -m toolkit.bin.dump_units --discretizer exp/discretizer/mfcc_kmeans \\
+        --data dump/raw/train/split4/JOB --out dump/units/mfcc_kmeans/train/units.JOB [--batch-seconds 60]
+
+Writes one line per utterance, `uttid u1 u2 ...` (unit ids in 0..K-1, one per frame at the discretizer's frame
+rate, repeats kept), sorted by utterance id. The file appears only when every utterance is encoded; a recipe runs one
+job per shard and concatenates the shards. Utterances are encoded in batches of similar length of at most
+--batch-seconds of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from toolkit.audio import AudioError, audio_info, load_audio, resample
+from toolkit.datadir import DataDir, load_data_dir
+from toolkit.discretizers.base import ConfigError, Discretizer, load_discretizer
+from toolkit.fileio import TableError, write_table
+
+
+class UnitsError(ValueError):
+    """An utterance that cannot be encoded; names the utterance and its audio."""
+
+
+def utterance_durations(data: DataDir) -> dict[str, float]:
+    """Seconds per utterance: utt2dur where it has them, else the segment, else the audio header."""
+    known = data["utt2dur"] if data.has("utt2dur") else {}
+    durations = {}
+    for utt in data.utt_ids:
+        if utt in known:
+            durations[utt] = float(known[utt])
+            continue
+        start, end = data.segment_of(utt)
+        if end is not None and end > 0:
+            durations[utt] = end - (start or 0.0)
+        else:
+            durations[utt] = audio_info(data["wav.scp"][data.recording_of(utt)], uttid=utt).duration
+    return durations
+
+
+def length_batches(durations: dict[str, float], batch_seconds: float) -> list[list[str]]:
+    """Utterances sorted by length (longest first, so memory peaks at once) in groups of <= batch_seconds of audio.
+
+    An utterance longer than batch_seconds forms a batch of its own.
+    """
+    batches: list[list[str]] = []
+    current: list[str] = []
+    total = 0.0
+    for utt in sorted(durations, key=lambda u: (-durations[u], u)):
+        if current and total + durations[utt] > batch_seconds:
+            batches.append(current)
+            current, total = [], 0.0
+        current.append(utt)
+        total += durations[utt]
+    if current:
+        batches.append(current)
+    return batches
+
+
+def encode_utterances(
+    discretizer: Discretizer, data: DataDir, batch_seconds: float, progress: bool
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(utterance id, units) for every utterance of the data dir, in batches of similar length."""
+    batches = length_batches(utterance_durations(data), batch_seconds)
+    bar = tqdm(total=len(data.utt_ids), desc="units", unit="utt", disable=not progress, mininterval=1.0)
+    for batch in batches:
+        waves, specs = [], []
+        for utt in batch:
+            spec = data["wav.scp"][data.recording_of(utt)]
+            start, end = data.segment_of(utt)
+            wave, sr = load_audio(spec, uttid=utt, start=start, end=end)
+            # One rate per batch: everything goes to the rate the discretizer works at.
+            waves.append(resample(wave, sr, discretizer.sample_rate))
+            specs.append(spec)
+        encoded = discretizer.encode_batch(waves, discretizer.sample_rate)
+        for utt, spec, units in zip(batch, specs, encoded, strict=True):
+            if units.size == 0:
+                raise UnitsError(f"utterance '{utt}': {spec}: too short to give a single frame")
+            yield utt, units
+        bar.update(len(batch))
+    bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--discretizer", required=True, help="folder written by fit_discretizer")
+    parser.add_argument("--data", required=True, help="data dir (usually one shard of a split)")
+    parser.add_argument("--out", required=True, help="units file to write")
+    parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per encoding batch")
+    parser.add_argument(
+        "--num-threads",
+        type=int,
+        default=1,
+        help="torch threads; parallelism comes from running one job per shard, so 1 avoids oversubscription",
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.batch_seconds <= 0:
+        parser.error(f"--batch-seconds must be positive, got {args.batch_seconds}")
+    if args.num_threads < 1:
+        parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.num_threads)
+    try:
+        discretizer = load_discretizer(args.discretizer)
+        data = load_data_dir(args.data)
+        units = {
+            utt: " ".join(map(str, ids.tolist()))
+            for utt, ids in encode_utterances(discretizer, data, args.batch_seconds, not args.no_progress)
+        }
+    except (AudioError, UnitsError, ConfigError, TableError, FileNotFoundError, KeyError, ValueError) as e:
+        # KeyError's str() adds quotes; its message is the first argument.
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 1
+    finally:
+        torch.set_num_threads(threads)  # main() is also called in-process (tests, scripts)
+    write_table(args.out, units)
+    print(f"{args.data}: {len(units)} utterances -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The discretizer contract, the strict YAML <-> dataclass config mapping, and the dispatch by type.
+
+A discretizer type is one module `toolkit/discretizers/<type>.py` that provides
+
+    TYPE                                     the name written as `type:` in config.yaml
+    Config                                   a dataclass of its options (nested dataclasses allowed)
+    fit(data_dirs, out_dir, config, progress=False) -> None
+                                             learn from Kaldi data dirs, save the state and config.yaml in out_dir
+    load(out_dir) -> Discretizer             an object satisfying the Discretizer protocol below
+
+There is no base class to inherit from and no registry: `fit_discretizer` and `load_discretizer` dispatch on the type
+with an if/elif, importing the module only when it is used (so MFCC users never import transformers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import yaml
+
+from toolkit.config import ConfigError, load_yaml, to_dict
+from toolkit.config import from_dict as config_from_dict
+from toolkit.fileio import atomic_write
+
+CONFIG_NAME = "config.yaml"
+KNOWN_TYPES = ("mfcc_kmeans",)
+
+
+@runtime_checkable
+class Discretizer(Protocol):
+    """What every loaded discretizer offers. Units are int64 ids in [0, num_units), one per frame."""
+
+    num_units: int  # K, the size of the unit inventory
+    frame_rate: float  # unit frames per second of audio
+    sample_rate: int  # the rate the model works at; encode() resamples other rates to it
+
+    def encode(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        """One utterance (1-D float32 samples in [-1, 1]) -> 1-D int64 units."""
+        ...
+
+    def encode_batch(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        """Several utterances at once; element i equals encode(waves[i], sample_rate)."""
+        ...
+
+
+# ---- config: the shared YAML-to-dataclass mapping (toolkit/config.py) ----
+
+
+def write_config(out_dir: str | Path, kind: str, config: Any) -> None:
+    """Save the fully resolved config, `type` first, as out_dir/config.yaml (atomically)."""
+    with atomic_write(Path(out_dir) / CONFIG_NAME) as f:
+        yaml.safe_dump({"type": kind, **to_dict(config)}, f, sort_keys=False)
+
+
+def read_config(out_dir: str | Path, cls: type) -> Any:
+    """The config saved by `write_config`, as dataclass `cls`."""
+    path = Path(out_dir) / CONFIG_NAME
+    values = load_yaml(path)
+    values.pop("type", None)
+    return config_from_dict(cls, values, str(path))
+
+
+# ---- dispatch ----
+
+
+def _unknown_type(kind: Any, where: str) -> ConfigError:
+    return ConfigError(f"{where}: unknown discretizer type {kind!r} (known: {', '.join(KNOWN_TYPES)})")
+
+
+def fit_discretizer(
+    kind: str,
+    data_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    values: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> None:
+    """Fit a discretizer of type `kind` configured by the mapping `values` (YAML options, without `type`)."""
+    if kind == "mfcc_kmeans":
+        from toolkit.discretizers import mfcc_kmeans
+
+        config = config_from_dict(mfcc_kmeans.Config, values, "config")
+        mfcc_kmeans.fit(data_dirs, out_dir, config, progress=progress)
+    else:
+        raise _unknown_type(kind, "type")
+
+
+def load_discretizer(out_dir: str | Path) -> Discretizer:
+    """Load the discretizer saved in out_dir, whatever its type (read from config.yaml)."""
+    path = Path(out_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{out_dir}: no {CONFIG_NAME}; is this a discretizer made by fit_discretizer?")
+    kind = load_yaml(path).get("type")
+    if kind == "mfcc_kmeans":
+        from toolkit.discretizers import mfcc_kmeans
+
+        return mfcc_kmeans.load(out_dir)
+    raise _unknown_type(kind, str(path))
