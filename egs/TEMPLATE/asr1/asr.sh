@@ -6,9 +6,12 @@
 #   1  data preparation: local/data.sh writes data/<train,dev,test sets> (Kaldi data dirs)
 #   2  speed perturbation of the training set (off unless --speed_perturb_factors is given)
 #   3  format audio: mono 16-bit wav at --fs, drop utterances outside [--min_dur, --max_dur], validate
-#   4  fit the speech discretizer          5  dump speech units        6  tokenizers and vocabulary
-#   7  train the speech-text LM            8  decode                   9  score and update RESULTS.md
-# Stages 4-9 are not part of this version yet.
+#   4  fit the speech discretizer (--discretizer, conf/discretizer/<name>.yaml) on the training set
+#   5  dump speech units of every set: dump/units/<discretizer>/<set>/units
+#   6  text tokenizer, unit post-processing/subwords and the vocabulary layout; token ids of every set
+#   7  train the decoder-only speech-text LM (--train_config), checkpoints and resume in exp/<tag>
+#   8  decode dev and test sets (--decode_config): exp/<tag>/decode/<set>/text
+#   9  score (WER, CER; sclite-style reports) and regenerate RESULTS.md
 #
 # Every stage logs to exp/logs/stage<N>.log and records exp/.done/stage<N> with a hash of its inputs and options:
 # a rerun skips a stage whose inputs and options are unchanged and redoes it otherwise.
@@ -16,7 +19,7 @@ set -euo pipefail
 
 # ---- options (each can be given as --name value) ----
 stage=1                  # first stage to run
-stop_stage=3             # last stage to run
+stop_stage=9             # last stage to run
 nj=2                     # parallel jobs for data preparation, perturbation and formatting
 ngpu=0                   # GPUs for training and decoding (later stages)
 train_set=train          # training data dir under data/
@@ -29,9 +32,15 @@ min_dur=0.1              # stage 3 drops shorter utterances (seconds)
 max_dur=30               # stage 3 drops longer utterances (seconds)
 dumpdir=dump             # stage outputs
 expdir=exp               # models, logs, .done markers
-train_config=""          # training configuration (stage 7)
-tag=""                   # name of the training run under exp/ (stage 7)
-max_stage=3              # the last stage this version implements
+discretizer=mfcc_kmeans  # conf/discretizer/<discretizer>.yaml (stages 4-5)
+discretizer_config=""    # default: conf/discretizer/$discretizer.yaml
+tokenizer_config=conf/tokenizer.yaml   # stage 6
+train_config=conf/train_sld.yaml       # stage 7
+train_args=""            # extra options for toolkit.bin.train, e.g. "--set optim.lr=5e-4"
+decode_config=conf/decode.yaml         # stage 8
+tag=""                   # name of the training run under exp/ (default: <train config>_<discretizer>)
+inference_nj=1           # parallel decoding jobs
+max_stage=9              # the last stage this version implements
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--nj N] [options]
 Options (defaults in brackets):
@@ -40,7 +49,10 @@ Options (defaults in brackets):
   --local_data_opts ($local_data_opts)   options for local/data.sh, e.g. \"--train_utts 2000\"
   --speed_perturb_factors ($speed_perturb_factors)   e.g. \"0.9 1.0 1.1\"
   --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur)
-  --dumpdir ($dumpdir) --expdir ($expdir) --train_config ($train_config) --tag ($tag)
+  --dumpdir ($dumpdir) --expdir ($expdir)
+  --discretizer ($discretizer) --discretizer_config (conf/discretizer/<discretizer>.yaml)
+  --tokenizer_config ($tokenizer_config) --train_config ($train_config) --train_args \"...\"
+  --decode_config ($decode_config) --tag (<train config>_<discretizer>) --inference_nj ($inference_nj)
   --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
 
 . ./cmd.sh
@@ -54,7 +66,7 @@ die() { log "error: $*" >&2; exit 1; }
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage and --stop_stage must be numbers"
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
 if [ "$stop_stage" -gt "$max_stage" ]; then
-    die "--stop_stage $stop_stage: this version implements stages 1-$max_stage (stages 4-9 are not available yet)"
+    die "--stop_stage $stop_stage: the pipeline has stages 1-$max_stage"
 fi
 
 if [ -n "$speed_perturb_factors" ]; then
@@ -62,6 +74,12 @@ if [ -n "$speed_perturb_factors" ]; then
 else
     train_sp="$train_set"
 fi
+discretizer_config=${discretizer_config:-conf/discretizer/$discretizer.yaml}
+if [ -z "$tag" ]; then tag="$(basename "${train_config%.*}")_${discretizer}"; fi
+units_dir="$dumpdir/units/$discretizer"
+tokens_dir="$dumpdir/tokens/$discretizer"
+tokenizer_dir="$expdir/tokenizers/$discretizer"
+all_sets="$train_sp $valid_set $test_sets"
 mkdir -p "$expdir/logs" "$expdir/.done"
 # Stage output goes through `tee` into a log; tell the job runner whether a terminal is watching, so that it
 # redraws progress bars in place there and writes a plain line every 30 s otherwise.
@@ -147,12 +165,132 @@ stage3() {
     done
 }
 
+stage4_io() {
+    inputs=("$dumpdir/raw/$train_sp" "$discretizer_config")
+    outputs=("$expdir/discretizer/$discretizer")
+    options="discretizer=$discretizer"
+}
+stage4() {
+    log "fit $discretizer on $dumpdir/raw/$train_sp -> $expdir/discretizer/$discretizer"
+    rm -rf "$expdir/discretizer/$discretizer.tmp"
+    python -m toolkit.bin.fit_discretizer --config "$discretizer_config" --data "$dumpdir/raw/$train_sp" \
+        --out "$expdir/discretizer/$discretizer.tmp"
+    rm -rf "$expdir/discretizer/$discretizer"
+    mv "$expdir/discretizer/$discretizer.tmp" "$expdir/discretizer/$discretizer"
+}
+
+stage5_io() {
+    inputs=("$expdir/discretizer/$discretizer")
+    outputs=()
+    for dset in $all_sets; do inputs+=("$dumpdir/raw/$dset"); outputs+=("$units_dir/$dset/units"); done
+    options="nj-independent"
+}
+stage5() {
+    local dset jobs num_utts
+    for dset in $all_sets; do
+        log "dump $discretizer units of $dumpdir/raw/$dset -> $units_dir/$dset/units"
+        num_utts=$(wc -l < "$dumpdir/raw/$dset/utt2spk")
+        jobs=$(( nj < num_utts ? nj : num_utts ))
+        python -m toolkit.bin.split_data_dir "$dumpdir/raw/$dset" "$jobs"
+        rm -rf "$units_dir/$dset"
+        mkdir -p "$units_dir/$dset"
+        run_jobs --nj "$jobs" --log "$units_dir/$dset/log/dump.JOB.log" -- \
+            python -m toolkit.bin.dump_units --discretizer "$expdir/discretizer/$discretizer" \
+            --data "$dumpdir/raw/$dset/split$jobs/JOB" --out "$units_dir/$dset/units.JOB"
+        cat $(for k in $(seq 1 "$jobs"); do echo "$units_dir/$dset/units.$k"; done) | LC_ALL=C sort > "$units_dir/$dset/units.tmp"
+        mv "$units_dir/$dset/units.tmp" "$units_dir/$dset/units"
+        rm -f "$units_dir/$dset"/units.[0-9]*
+    done
+}
+
+stage6_io() {
+    inputs=("$tokenizer_config" "$units_dir/$train_sp/units" "$dumpdir/raw/$train_sp/text")
+    outputs=("$tokenizer_dir/vocab.json")
+    for dset in $all_sets; do inputs+=("$units_dir/$dset/units"); outputs+=("$tokens_dir/$dset/speech"); done
+    options=""
+}
+stage6() {
+    log "tokenizers from $dumpdir/raw/$train_sp/text and $units_dir/$train_sp/units -> $tokenizer_dir"
+    rm -rf "$tokenizer_dir.tmp"
+    python -m toolkit.bin.train_tokenizers --config "$tokenizer_config" --text "$dumpdir/raw/$train_sp/text" \
+        --units "$units_dir/$train_sp/units" --out "$tokenizer_dir.tmp"
+    rm -rf "$tokenizer_dir"
+    mv "$tokenizer_dir.tmp" "$tokenizer_dir"
+    local dset
+    for dset in $all_sets; do
+        python -m toolkit.bin.make_sequences --tokenizers "$tokenizer_dir" --units "$units_dir/$dset/units" \
+            --text "$dumpdir/raw/$dset/text" --out "$tokens_dir/$dset"
+    done
+}
+
+stage7_io() {
+    inputs=("$train_config" "$tokenizer_dir/vocab.json" "$tokens_dir/$train_sp" "$tokens_dir/$valid_set")
+    outputs=("$expdir/$tag/best")
+    options="train_args=$train_args ngpu=$ngpu"
+}
+stage7() {
+    log "train $expdir/$tag with $train_config (rerun the same command to resume after a crash)"
+    local launcher=(python -m toolkit.bin.train)
+    if [ "$ngpu" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m toolkit.bin.train); fi
+    local device=cpu
+    if [ "$ngpu" -gt 0 ]; then device=cuda; fi
+    # shellcheck disable=SC2086
+    "${launcher[@]}" --config "$train_config" --train "$tokens_dir/$train_sp" --valid "$tokens_dir/$valid_set" \
+        --tokenizers "$tokenizer_dir" --out "$expdir/$tag" --device "$device" $train_args
+}
+
+stage8_io() {
+    inputs=("$decode_config" "$expdir/$tag/best")
+    outputs=()
+    for dset in $valid_set $test_sets; do outputs+=("$expdir/$tag/decode/$dset/text"); done
+    options="inference_nj=$inference_nj"
+}
+stage8() {
+    local dset device=cpu
+    if [ "$ngpu" -gt 0 ]; then device=cuda; fi
+    for dset in $valid_set $test_sets; do
+        local out="$expdir/$tag/decode/$dset"
+        log "decode $tokens_dir/$dset with $expdir/$tag/best -> $out"
+        rm -rf "$out"
+        mkdir -p "$out"
+        run_jobs --nj "$inference_nj" --log "$out/log/decode.JOB.log" -- \
+            python -m toolkit.bin.decode --exp "$expdir/$tag" --tokens "$tokens_dir/$dset" --config "$decode_config" \
+            --out "$out" --shard JOB --num-shards "$inference_nj" --device "$device"
+        if [ "$inference_nj" -gt 1 ]; then
+            cat $(for k in $(seq 1 "$inference_nj"); do echo "$out/text.$k"; done) | LC_ALL=C sort > "$out/text"
+            rm -f "$out"/text.[0-9]*
+        fi
+    done
+}
+
+stage9_io() {
+    inputs=()
+    outputs=(RESULTS.md)
+    for dset in $valid_set $test_sets; do inputs+=("$expdir/$tag/decode/$dset/text"); done
+    options="tag=$tag"
+}
+stage9() {
+    local dset
+    for dset in $valid_set $test_sets; do
+        python -m toolkit.bin.score_asr --ref "$dumpdir/raw/$dset/text" --hyp "$expdir/$tag/decode/$dset/text" \
+            --utt2spk "$dumpdir/raw/$dset/utt2spk" --out-dir "$expdir/$tag/decode/$dset"
+    done
+    python -m toolkit.bin.make_results --exp-dir "$expdir" --out RESULTS.md
+    log "results: $(pwd)/RESULTS.md"
+}
+
 # ---- the driver ----
-stage_name=([1]="data preparation" [2]="speed perturbation" [3]="format audio")
+stage_name=([1]="data preparation" [2]="speed perturbation" [3]="format audio" [4]="fit discretizer"
+    [5]="dump units" [6]="tokenizers" [7]="training" [8]="decoding" [9]="scoring")
 for n in $(seq "$stage" "$stop_stage"); do
     declare -F "stage$n" > /dev/null || die "stage $n is not implemented"
     "stage${n}_io"
-    marker="$expdir/.done/stage$n"
+    # Stages 4-6 are per discretizer and 7-9 per training run, so switching between them never redoes work.
+    case $n in
+        4|5|6) marker="$expdir/.done/stage$n.$discretizer" ;;
+        7|8|9) marker="$expdir/.done/stage$n.$tag" ;;
+        *) marker="$expdir/.done/stage$n" ;;
+    esac
     if python -m toolkit.bin.stage check --label "stage $n (${stage_name[$n]})" --marker "$marker" \
         --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"; then
         continue
