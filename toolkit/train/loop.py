@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -46,6 +48,8 @@ from toolkit.train.data import (
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.train")
+# A recipe tees the progress bar into a log file: redraw often on a terminal, rarely otherwise.
+PROGRESS_INTERVAL_S = 0.5 if sys.stderr.isatty() or os.environ.get("TOOLKIT_INTERACTIVE") == "1" else 30.0
 
 
 @dataclass
@@ -218,7 +222,13 @@ def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str
         batches = shard_batches(all_batches, dist.rank, dist.world)
         first = progress["batch"] if epoch == progress["epoch"] else 0
         running, running_n = 0.0, 0
-        bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not dist.is_main)
+        bar = tqdm(
+            total=len(batches),
+            initial=first,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not dist.is_main,
+            mininterval=PROGRESS_INTERVAL_S,
+        )
         for index in range(first, len(batches)):
             # The randomness of a batch (dropout, time masking) depends only on (seed, epoch, batch): resume-exact.
             torch.manual_seed(step_seed(cfg.seed, epoch * 1_000_000 + index))
@@ -244,10 +254,8 @@ def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str
             progress["batch"], progress["epoch"] = index + 1, epoch
             bar.set_postfix(loss=f"{running / running_n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             if progress["step"] % cfg.log_every_steps == 0:
-                log.info(
-                    f"epoch {epoch + 1} step {progress['step']}: loss {running / running_n:.4f} "
-                    + " ".join(f"{k} {v:.4f}" for k, v in stats.items() if isinstance(v, float))
-                )
+                details = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k != "loss" and not k.startswith("n_"))
+                log.info(f"epoch {epoch + 1} step {progress['step']}: loss {running / running_n:.4f} ({details})")
                 if curves:
                     curves.add(
                         epoch=epoch + 1,
