@@ -83,3 +83,10 @@ def write_table(path: str | Path, table: Mapping[str, str] | Iterable[tuple[str,
             if not key or any(c.isspace() for c in key):
                 raise ValueError(f"{path}: key {key!r} is empty or contains whitespace")
             f.write(f"{key} {value}\n" if value != "" else f"{key}\n")
+
+
+def describe_error(e: Exception) -> str:
+    """An error for a user: OSError's str() leads with "[Errno 2]", the file name and the reason read better."""
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)

@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 
+from toolkit.fileio import describe_error
 from toolkit.tokenizers.sequences import Tokenizers, make_sequences
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenizers = Tokenizers.load(args.tokenizers)
         stats = make_sequences(args.units, args.text, tokenizers, args.out)
     except (ValueError, OSError) as e:  # ConfigError and TableError are ValueErrors
-        print(f"error: {_describe(e)}", file=sys.stderr)
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     skipped = sum(s["count"] for s in stats["skipped"].values())
     print(
@@ -41,13 +42,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{stats['mean_text_tokens']:.1f} text tokens, {skipped} skipped"
     )
     return 0
-
-
-def _describe(e: Exception) -> str:
-    # OSError's str() leads with "[Errno 2]"; the file name and the reason read better.
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror}"
-    return str(e)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from toolkit.fileio import read_table
+from toolkit.fileio import describe_error, read_table
 from toolkit.scoring.asr import score_asr
 
 
@@ -39,17 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             raise ValueError(f"scoring {args.hyp} against {args.ref}: {e}") from None
     except (ValueError, OSError) as e:  # TableError is a ValueError
-        print(f"error: {_describe(e)}", file=sys.stderr)
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     print(f"WER {summary['wer']:.2f}%  CER {summary['cer']:.2f}%  n_utt {summary['n_utt']}  ({args.out_dir})")
     return 0
-
-
-def _describe(e: Exception) -> str:
-    # OSError's str() leads with "[Errno 2]"; the file name and the reason read better.
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror}"
-    return str(e)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from toolkit.fileio import read_table
+from toolkit.fileio import describe_error, read_table
 from toolkit.scoring.slu import score_ic, score_sf
 
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             raise ValueError(f"scoring {args.hyp} against {args.ref}: {e}") from None
     except (ValueError, OSError) as e:  # TableError is a ValueError
-        print(f"error: {_describe(e)}", file=sys.stderr)
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     if args.task == "ic":
         print(f"intent accuracy {summary['accuracy']:.2f}%  n_utt {summary['n_utt']}  ({args.out_dir})")
@@ -54,13 +54,6 @@ def main(argv: list[str] | None = None) -> int:
             f"WER {summary['wer']:.2f}%  n_utt {summary['n_utt']}  ({args.out_dir})"
         )
     return 0
-
-
-def _describe(e: Exception) -> str:
-    # OSError's str() leads with "[Errno 2]"; the file name and the reason read better.
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror}"
-    return str(e)
 
 
 if __name__ == "__main__":

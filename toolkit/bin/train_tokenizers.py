@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.config import load_config, save_config
-from toolkit.fileio import iter_table
+from toolkit.fileio import describe_error, iter_table
 from toolkit.tokenizers.sequences import CONFIG_FILE, TEXT_DIR, UNITS_DIR, VOCAB_FILE
 from toolkit.tokenizers.text import TextTokenizerConfig, train_text_tokenizer
 from toolkit.tokenizers.units import UnitTokenizerConfig, read_units, train_unit_tokenizer
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         save_config(TokenizersConfig(text=text_tok.config, units=unit_tok.config), tmp / CONFIG_FILE)
     except (ValueError, OSError) as e:  # ConfigError and TableError are ValueErrors
         shutil.rmtree(tmp, ignore_errors=True)
-        print(f"error: {_describe(e)}", file=sys.stderr)
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     _move_into_place(tmp, out)
     units = unit_tok.config
@@ -85,13 +85,6 @@ def _move_into_place(tmp: Path, out: Path) -> None:
         out.rename(old)
     tmp.rename(out)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _describe(e: Exception) -> str:
-    # OSError's str() leads with "[Errno 2]"; the file name and the reason read better.
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror}"
-    return str(e)
 
 
 if __name__ == "__main__":
