@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from toolkit.synth.grammar import MAX_WORDS, MIN_WORDS, generate, generate_many, number_words, ordinal_words
+from toolkit.synth.grammar import MAX_WORDS, MIN_WORDS, generate, generate_many
+from toolkit.synth.numbers import number_words, ordinal_words
 
 
 @pytest.fixture(scope="module")
