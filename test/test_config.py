@@ -47,3 +47,12 @@ def test_override_syntax():
     with pytest.raises(ConfigError, match="must look like"):
         apply_overrides({}, ["epochs"])
     assert apply_overrides({}, ["a.b=[1, 2]", "c=true"]) == {"a": {"b": [1, 2]}, "c": True}
+
+
+def test_float_fields_take_yaml_exponent_strings(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("inner:\n  lr: 2e-3\n")
+    assert load_config(Outer, path, ["inner.lr=5e-4"]).inner.lr == 5e-4
+    assert load_config(Outer, path).inner.lr == 0.002
+    with pytest.raises(ConfigError, match="expected a number, got 'fast'"):
+        load_config(Outer, path, ["inner.lr=fast"])

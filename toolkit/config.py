@@ -47,6 +47,12 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if hint is float:
+        # YAML 1.1 reads `2e-3` (no dot) as a string; a float field takes it as the number it means.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
