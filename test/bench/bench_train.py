@@ -90,8 +90,10 @@ def main() -> None:
     random.Random(2).shuffle(fixed)
     budget = make_batches(lengths, args.max_tokens, seed=0, epoch=0)
 
-    print(f"{len(lengths)} sequences, mean length {sum(lengths) / len(lengths):.1f}, block {block}; "
-          f"{args.precision}, {args.threads} threads, {args.seconds:.0f} s per side")
+    print(
+        f"{len(lengths)} sequences, mean length {sum(lengths) / len(lengths):.1f}, block {block}; "
+        f"{args.precision}, {args.threads} threads, {args.seconds:.0f} s per side"
+    )
     fixed_rate = run(fixed, sequences, block, layout, args.seconds, args.precision)
     print(f"fixed block of {block} tokens, {per_batch} sequences per batch: {fixed_rate:8.0f} target tokens/s")
     budget_rate = run(budget, sequences, None, layout, args.seconds, args.precision)
