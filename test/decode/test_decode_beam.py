@@ -8,32 +8,10 @@ import torch
 
 from toolkit.decode.beam import beam_search, beam_search_nbest
 from toolkit.decode.greedy import greedy_decode, text_only_bias
-from toolkit.models.speech_lm import SpeechLMConfig, build_speech_lm
-from toolkit.tokenizers.vocab import VocabLayout
 
-LAYOUT = VocabLayout(text_size=6, speech_size=20)
+from tiny_models import LAYOUT, rough_model
+
 LIMIT = 12
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine run faster on one intra-op thread (see test_decode_greedy.py).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def rough_model(arch: str, seed: int = 0):
-    """Tiny random model with large weights, so its outputs vary and end at times (0.02 init repeats one token)."""
-    torch.manual_seed(seed)
-    cfg = SpeechLMConfig(arch=arch, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_positions=64)
-    model = build_speech_lm(cfg, LAYOUT).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0, 0.3)
-    return model
 
 
 def make_prompts(lengths=(3, 9, 1, 15, 6, 12, 2), seed: int = 1) -> list[list[int]]:

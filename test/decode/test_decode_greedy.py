@@ -9,31 +9,9 @@ from toolkit.decode.greedy import greedy_decode, length_batches, new_token_limit
 from toolkit.models.speech_lm import SpeechLMConfig, build_speech_lm
 from toolkit.tokenizers.vocab import VocabLayout
 
-LAYOUT = VocabLayout(text_size=6, speech_size=20)
+from tiny_models import LAYOUT, rough_model
+
 LENGTHS = [3, 9, 1, 15, 6, 12, 2, 7]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On a shared 2-core machine, two intra-op threads competing with other processes ran these tiny models up to
-    # 10x slower than one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def rough_model(arch: str, seed: int = 0):
-    """A tiny random model with large weights: its argmax varies with the input (the default 0.02 init repeats
-    one token forever, which would hide padding and position bugs) and it sometimes emits <text_end>."""
-    torch.manual_seed(seed)
-    cfg = SpeechLMConfig(arch=arch, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_positions=64)
-    model = build_speech_lm(cfg, LAYOUT).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0, 0.3)
-    return model
 
 
 def make_prompts(layout: VocabLayout = LAYOUT, lengths=LENGTHS, seed: int = 1) -> list[list[int]]:
