@@ -8,7 +8,6 @@ checkpoint therefore ends with the same weights as one never interrupted (on CPU
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -281,12 +280,3 @@ def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str
             break
     dist.cleanup()
     return {"steps": progress["step"], "best": progress["best"], "elapsed_s": time.time() - start}
-
-
-def parameters_fingerprint(model: torch.nn.Module) -> str:
-    """A short hash of all weights, to compare runs (e.g. resumed vs uninterrupted)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
