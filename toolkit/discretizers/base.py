@@ -26,7 +26,7 @@ from toolkit.config import from_dict as config_from_dict
 from toolkit.fileio import atomic_write
 
 CONFIG_NAME = "config.yaml"
-KNOWN_TYPES = ("mfcc_kmeans",)
+KNOWN_TYPES = ("mfcc_kmeans", "ssl_kmeans", "encodec")
 
 
 @runtime_checkable
@@ -79,12 +79,15 @@ def fit_discretizer(
 ) -> None:
     """Fit a discretizer of type `kind` configured by the mapping `values` (YAML options, without `type`)."""
     if kind == "mfcc_kmeans":
-        from toolkit.discretizers import mfcc_kmeans
-
-        config = config_from_dict(mfcc_kmeans.Config, values, "config")
-        mfcc_kmeans.fit(data_dirs, out_dir, config, progress=progress)
+        from toolkit.discretizers import mfcc_kmeans as module
+    elif kind == "ssl_kmeans":
+        from toolkit.discretizers import ssl_kmeans as module
+    elif kind == "encodec":
+        from toolkit.discretizers import encodec as module
     else:
         raise _unknown_type(kind, "type")
+    config = config_from_dict(module.Config, values, "config")
+    module.fit(data_dirs, out_dir, config, progress=progress)
 
 
 def load_discretizer(out_dir: str | Path) -> Discretizer:
@@ -94,7 +97,11 @@ def load_discretizer(out_dir: str | Path) -> Discretizer:
         raise FileNotFoundError(f"{out_dir}: no {CONFIG_NAME}; is this a discretizer made by fit_discretizer?")
     kind = load_yaml(path).get("type")
     if kind == "mfcc_kmeans":
-        from toolkit.discretizers import mfcc_kmeans
-
-        return mfcc_kmeans.load(out_dir)
-    raise _unknown_type(kind, str(path))
+        from toolkit.discretizers import mfcc_kmeans as module
+    elif kind == "ssl_kmeans":
+        from toolkit.discretizers import ssl_kmeans as module
+    elif kind == "encodec":
+        from toolkit.discretizers import encodec as module
+    else:
+        raise _unknown_type(kind, str(path))
+    return module.load(out_dir)

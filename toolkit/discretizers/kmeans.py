@@ -373,3 +373,33 @@ def load_centers(path: str | Path) -> torch.Tensor:
     if array.ndim != 2 or array.shape[0] < 1:
         raise ValueError(f"{path}: expected a (clusters, dim) array, got shape {array.shape}")
     return torch.from_numpy(array.astype(np.float32, copy=False))
+
+
+# Frames per block read from a feature file: small enough that the shuffle buffer mixes many places of the corpus.
+FILE_BLOCK_FRAMES = 1024
+
+
+@dataclass
+class FileFrames:
+    """A k-means pass source over a raw float32 feature file: blocks in a new seeded random order every pass.
+
+    The blocks are read with plain file reads rather than through a memory map: every page of a map that is read
+    stays in the process's resident set until the pass ends, so with a map the peak RSS grows by the size of the
+    file (test/bench/bench_kmeans_memory.py measures both), which batch schedulers count against the job.
+    """
+
+    path: Path
+    num_frames: int
+    dim: int
+    seed: int
+    block_frames: int = FILE_BLOCK_FRAMES
+
+    def __call__(self, pass_index: int) -> Iterator[np.ndarray]:
+        blocks = math.ceil(self.num_frames / self.block_frames)
+        row_bytes = self.dim * np.dtype(np.float32).itemsize
+        with open(self.path, "rb") as f:
+            for b in np.random.default_rng([self.seed, pass_index]).permutation(blocks):
+                first = int(b) * self.block_frames
+                count = min(self.block_frames, self.num_frames - first)
+                f.seek(first * row_bytes)
+                yield np.fromfile(f, dtype=np.float32, count=count * self.dim).reshape(count, self.dim)

@@ -2,7 +2,7 @@
 
 fit() picks a seeded random share of the training utterances (`fit_fraction`, optionally capped at `max_fit_frames`
 feature frames), computes their features once into a scratch float32 file beside the output, and trains streaming
-k-means on that file; the file is read in blocks through a memory map, so memory stays bounded whatever the size of
+k-means on that file; the file is read in blocks, so memory stays bounded whatever the size of
 the corpus, and the features are not recomputed on every pass. The state saved in out_dir:
 
     centers.npy     (num_units, feature dim) float32 k-means centres
@@ -20,7 +20,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +33,20 @@ from toolkit.audio import load_audio, resample
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.discretizers.base import read_config, write_config
 from toolkit.discretizers.features import FeatureSpec, compute_features, compute_features_batch
-from toolkit.discretizers.kmeans import KMeansConfig, assign, fit_kmeans, load_centers, save_centers, squared_norms
+from toolkit.discretizers.kmeans import (
+    FileFrames,
+    KMeansConfig,
+    assign,
+    fit_kmeans,
+    load_centers,
+    save_centers,
+    squared_norms,
+)
 from toolkit.fileio import atomic_write
 
 TYPE = "mfcc_kmeans"
 CENTERS_NAME = "centers.npy"
 FIT_INFO_NAME = "fit_info.yaml"
-# Frames per block read from the feature cache: small enough that the shuffle buffer mixes many places of the corpus.
-CACHE_BLOCK_FRAMES = 1024
 
 
 @dataclass
@@ -143,23 +149,6 @@ def write_feature_cache(
     return used, frames
 
 
-@dataclass
-class CachedFrames:
-    """A k-means pass source over a raw float32 feature file: blocks in a new seeded random order every pass."""
-
-    path: Path
-    num_frames: int
-    dim: int
-    seed: int
-    block_frames: int = CACHE_BLOCK_FRAMES
-
-    def __call__(self, pass_index: int) -> Iterator[np.ndarray]:
-        frames = np.memmap(self.path, dtype=np.float32, mode="r", shape=(self.num_frames, self.dim))
-        blocks = math.ceil(self.num_frames / self.block_frames)
-        for b in np.random.default_rng([self.seed, pass_index]).permutation(blocks):
-            yield np.array(frames[b * self.block_frames : (b + 1) * self.block_frames])
-
-
 def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, progress: bool = False) -> None:
     """Learn the k-means centres from the data dirs and save the state in out_dir (see the module docstring)."""
     began = time.time()
@@ -180,7 +169,7 @@ def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, pr
                 f"{used} utterances gave {frames} feature frames, fewer than num_units={config.num_units}; "
                 "raise fit_fraction or lower num_units"
             )
-        source = CachedFrames(cache, frames, spec.dim, config.seed)
+        source = FileFrames(cache, frames, spec.dim, config.seed)
         result = fit_kmeans(source, config.num_units, config.kmeans, seed=config.seed, progress=progress)
     finally:
         cache.unlink(missing_ok=True)
