@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from toolkit.datadir import load_data_dir
 from toolkit.validate import validate_data_dir
 
@@ -86,3 +88,48 @@ def test_all_stages(tmp_path):
     assert f"| {tag} | test | 12 |" in results
     units = (recipe / "dump/units/mfcc_kmeans/test/units").read_text().splitlines()
     assert len(units) == 12 and all(int(u) < 50 for line in units for u in line.split()[1:])
+
+
+# Tiny upstream models: a few steps are enough to check that stage 4 trains them and the discretizer reads them.
+HUBERT_ARGS = (
+    "--set model.hidden_size=32 --set model.num_layers=2 --set model.num_heads=2 --set model.intermediate_size=64 "
+    "--set model.conv_dim=[32,32,32,32] --set model.conv_pos_kernel=8 --set model.conv_pos_groups=2 "
+    "--set loss.final_dim=16 --set targets.num_units=20 --set max_steps=3 --set dev.max_utts=4 "
+    "--set batching.max_batch_seconds=20"
+)
+CODEC_ARGS = (
+    "--set model.num_filters=4 --set model.hidden_size=16 --set model.codebook_size=32 --set steps=3 "
+    "--set batch_size=2 --set dev_max_utts=4 --set eval_every_steps=3"
+)
+
+
+def test_trained_discretizers_run_through_the_recipe(tmp_path):
+    """--discretizer hubert_kmeans and encodec: stage 4 trains the model first, then stages 5-6 use its units."""
+    recipe = copy_recipe(tmp_path)
+    disc = recipe / "conf/discretizer/hubert_kmeans.yaml"
+    disc.write_text(disc.read_text().replace("layer: 3", "layer: 2").replace("num_units: 500", "num_units: 16"))
+    tok = recipe / "conf/tokenizer.yaml"
+    tok.write_text(
+        tok.read_text().replace("vocab_size: 256", "vocab_size: 100").replace("subwords: true", "subwords: false")
+    )
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    base = ["./run.sh", "--nj", "2", "--local_data_opts", SIZES, "--stop_stage", "6"]
+    for name, args in (("hubert_kmeans", HUBERT_ARGS), ("encodec", CODEC_ARGS)):
+        proc = subprocess.run(
+            [*base, "--discretizer", name, "--upstream_args", args], cwd=recipe, capture_output=True, text=True, env=env
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "train the discretizer's model" in proc.stdout
+        units = (recipe / f"dump/units/{name}/test/units").read_text().splitlines()
+        assert len(units) == 12
+        assert (recipe / f"dump/tokens/{name}/test/speech").exists()
+    assert (recipe / "exp/upstream/hubert/model/config.json").exists()
+    assert (recipe / "exp/codec/encodec_small/model/config.json").exists()
+    # The encodec units are serialised frame by frame, codebook c's codes in [c * 32, (c + 1) * 32).
+    info = yaml.safe_load((recipe / "exp/discretizer/encodec/encodec_info.yaml").read_text())
+    books = info["num_codebooks"]
+    assert info["codebook_size"] == 32 and books >= 2
+    first = [int(u) for u in (recipe / "dump/units/encodec/test/units").read_text().split("\n")[0].split()[1:]]
+    assert len(first) % books == 0
+    for c in range(books):
+        assert all(c * 32 <= u < (c + 1) * 32 for u in first[c::books])

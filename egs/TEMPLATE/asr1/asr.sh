@@ -6,7 +6,8 @@
 #   1  data preparation: local/data.sh writes data/<train,dev,test sets> (Kaldi data dirs)
 #   2  speed perturbation of the training set (off unless --speed_perturb_factors is given)
 #   3  format audio: mono 16-bit wav at --fs, drop utterances outside [--min_dur, --max_dur], validate
-#   4  fit the speech discretizer (--discretizer, conf/discretizer/<name>.yaml) on the training set
+#   4  fit the speech discretizer (--discretizer, conf/discretizer/<name>.yaml) on the training set; first, when
+#      --upstream_trainer is given, train the model it reads (HuBERT pretraining, a codec) into --upstream_dir
 #   5  dump speech units of every set: dump/units/<discretizer>/<set>/units
 #   6  text tokenizer, unit post-processing/subwords and the vocabulary layout; token ids of every set
 #   7  train the decoder-only speech-text LM (--train_config), checkpoints and resume in exp/<tag>
@@ -34,6 +35,10 @@ dumpdir=dump             # stage outputs
 expdir=exp               # models, logs, .done markers
 discretizer=mfcc_kmeans  # conf/discretizer/<discretizer>.yaml (stages 4-5)
 discretizer_config=""    # default: conf/discretizer/$discretizer.yaml
+upstream_trainer=""      # stage 4 trains the discretizer's model first: toolkit.bin.pretrain_hubert | toolkit.bin.train_codec
+upstream_config=""       # its config, e.g. conf/upstream/hubert.yaml
+upstream_dir=""          # its output folder; the discretizer config names <upstream_dir>/model
+upstream_args=""         # extra options for the upstream trainer, e.g. "--threads 2"
 tokenizer_config=conf/tokenizer.yaml   # stage 6
 train_config=conf/train_sld.yaml       # stage 7
 train_args=""            # extra options for toolkit.bin.train, e.g. "--set optim.lr=5e-4"
@@ -51,6 +56,7 @@ Options (defaults in brackets):
   --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur)
   --dumpdir ($dumpdir) --expdir ($expdir)
   --discretizer ($discretizer) --discretizer_config (conf/discretizer/<discretizer>.yaml)
+  --upstream_trainer (none) --upstream_config --upstream_dir --upstream_args \"...\"   model trained in stage 4
   --tokenizer_config ($tokenizer_config) --train_config ($train_config) --train_args \"...\"
   --decode_config ($decode_config) --tag (<train config>_<discretizer>) --inference_nj ($inference_nj)
   --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
@@ -168,9 +174,18 @@ stage3() {
 stage4_io() {
     inputs=("$dumpdir/raw/$train_sp" "$discretizer_config")
     outputs=("$expdir/discretizer/$discretizer")
-    options="discretizer=$discretizer"
+    if [ -n "$upstream_trainer" ]; then inputs+=("$upstream_config"); outputs+=("$upstream_dir/model"); fi
+    options="discretizer=$discretizer upstream_trainer=$upstream_trainer upstream_dir=$upstream_dir"
 }
 stage4() {
+    if [ -n "$upstream_trainer" ]; then
+        [ -n "$upstream_config" ] && [ -n "$upstream_dir" ] || die "--upstream_trainer needs --upstream_config and --upstream_dir"
+        # Resumable like stage 7: rerunning after a crash continues from the last checkpoint.
+        log "train the discretizer's model: $upstream_trainer --config $upstream_config -> $upstream_dir"
+        # shellcheck disable=SC2086
+        python -m "$upstream_trainer" --config "$upstream_config" --train "$dumpdir/raw/$train_sp" \
+            --valid "$dumpdir/raw/$valid_set" --out "$upstream_dir" $upstream_args
+    fi
     log "fit $discretizer on $dumpdir/raw/$train_sp -> $expdir/discretizer/$discretizer"
     rm -rf "$expdir/discretizer/$discretizer.tmp"
     python -m toolkit.bin.fit_discretizer --config "$discretizer_config" --data "$dumpdir/raw/$train_sp" \

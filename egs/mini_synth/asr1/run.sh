@@ -2,10 +2,32 @@
 # The embedded recipe: speech synthesised in-process by espeak-ng (no downloads), unseen-speaker dev/test sets.
 # Any asr.sh option can be added, e.g. `./run.sh --stage 1 --stop_stage 3 --nj 4`.
 # Corpus sizes go through local/data.sh: `./run.sh --local_data_opts "--train_utts 2000 --seed 3"`.
+# Discretizers (--discretizer, conf/discretizer/<name>.yaml): mfcc_kmeans (default), hubert_kmeans (stage 4 first
+# pretrains a small HuBERT on the corpus), encodec (stage 4 first trains a small EnCodec on the corpus).
 set -euo pipefail
 cd "$(dirname "$0")"
 # Nothing in this recipe may download: its speech is synthesised and its models are trained here.
 export HF_HUB_OFFLINE=1
+
+# The discretizers whose model this recipe trains itself, in stage 4 before fitting/configuring the discretizer.
+discretizer=mfcc_kmeans
+args=("$@")
+for i in "${!args[@]}"; do
+    case "${args[$i]}" in
+        --discretizer) discretizer="${args[$((i + 1))]:-}" ;;
+        --discretizer=*) discretizer="${args[$i]#--discretizer=}" ;;
+    esac
+done
+upstream=()
+case "$discretizer" in
+    hubert_kmeans)
+        upstream=(--upstream_trainer toolkit.bin.pretrain_hubert --upstream_config conf/upstream/hubert.yaml
+            --upstream_dir exp/upstream/hubert) ;;
+    encodec)
+        upstream=(--upstream_trainer toolkit.bin.train_codec --upstream_config conf/codec/encodec_small.yaml
+            --upstream_dir exp/codec/encodec_small) ;;
+esac
+
 ./asr.sh \
     --train_set train \
     --valid_set dev \
@@ -13,4 +35,5 @@ export HF_HUB_OFFLINE=1
     --fs 16000 \
     --min_dur 0.3 \
     --max_dur 20 \
+    "${upstream[@]+"${upstream[@]}"}" \
     "$@"
