@@ -13,7 +13,8 @@ is small and lives here:
   plus, optionally, over the unmasked frames (`unmasked_weight`, 0 as in the paper's best setting);
 - target/frame alignment (`align_targets`) and the frame count of the conv stack (`num_frames`).
 
-The training loop, target computation and checkpoints are in toolkit/bin/pretrain_hubert.py.
+The training loop and checkpoints are in toolkit/train/hubert.py; the targets are computed by
+toolkit/bin/pretrain_hubert.py (with a discretizer), which runs the loop.
 """
 
 from __future__ import annotations
