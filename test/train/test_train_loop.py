@@ -63,6 +63,25 @@ def test_training_learns_and_writes_its_outputs(corpus, tmp_path):
     assert len(list_checkpoints(out / "checkpoints")) == 2  # keep_last
 
 
+def test_schedule_spans_all_steps_when_sequences_per_batch_are_capped(corpus, tmp_path):
+    """With batching.max_sequences the epochs have more batches than max_tokens alone gives; the linear decay must
+    still end at the last step, not halfway through and then train at lr 0."""
+    out = tmp_path / "run"
+    config = train_config(
+        tmp_path / "c.yaml",
+        epochs=2,
+        batching={"max_tokens": 600, "max_sequences": 2},
+        optim={"lr": 1e-2, "warmup_steps": 0, "schedule": "linear"},
+        dev={"max_utts": 2, "decode_wer": False},
+        log_every_steps=1,
+    )
+    assert train_main(train_args(corpus, config, out)) == 0
+    rows = [line.split(",") for line in (out / "curves.csv").read_text().splitlines()]
+    lr = [float(r[rows[0].index("lr")]) for r in rows[1:] if r[rows[0].index("train_loss")]]
+    assert len(lr) > 4 and all(v > 0 for v in lr[:-1])  # never at 0 before the end
+    assert lr[-1] < 0.1 * lr[0]  # and decayed to ~0 at the end
+
+
 def test_resume_after_kill_9_matches_an_uninterrupted_run(corpus, tmp_path):
     config = train_config(tmp_path / "c.yaml")
     reference = tmp_path / "reference"

@@ -149,7 +149,9 @@ def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str
     torch.manual_seed(cfg.seed)
     model = build_speech_lm(cfg.model, layout).to(device)
     optimizer = make_optimizer(model, cfg)
-    batches_per_epoch = len(shard_batches(make_batches(lengths, cfg.batching.max_tokens, cfg.seed, 0), 0, dist.world))
+    # The same batching as the epochs below (max_sequences included), so that the schedule ends where training does.
+    epoch0 = make_batches(lengths, cfg.batching.max_tokens, cfg.seed, 0, cfg.batching.max_sequences)
+    batches_per_epoch = len(shard_batches(epoch0, 0, dist.world))
     steps_per_epoch = max(1, batches_per_epoch // cfg.optim.grad_accum)
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
