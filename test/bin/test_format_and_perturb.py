@@ -37,6 +37,24 @@ def test_format_references_good_audio_converts_the_rest_and_drops_by_duration(tm
     assert validate_data_dir(dst, sample_rate=16000) == []
 
 
+def test_format_references_16bit_mono_flac_at_the_target_rate(tmp_path):
+    src = build_data_dir(tmp_path, durations=[1.0, 1.0])
+    good = tmp_path / "audio" / "good.flac"
+    sf.write(good, tone(1.0, 16000), 16000, subtype="PCM_16", format="FLAC")
+    deep = tmp_path / "audio" / "deep.flac"
+    sf.write(deep, tone(1.0, 16000), 16000, subtype="PCM_24", format="FLAC")
+    spec = {utt: str(tmp_path / "audio" / "data" / f"{utt}.wav") for utt in ("spk0-utt000", "spk1-utt001")}
+    text = (src / "wav.scp").read_text()
+    text = text.replace(spec["spk0-utt000"], str(good)).replace(spec["spk1-utt001"], str(deep))
+    (src / "wav.scp").write_text(text)
+    dst = tmp_path / "out"
+    assert format_main(["--src", str(src), "--dst", str(dst), "--no-progress"]) == 0
+    out = load_data_dir(dst)
+    assert out["wav.scp"]["spk0-utt000"] == str(good)  # referenced as it is
+    assert out["wav.scp"]["spk1-utt001"] == str(dst / "wav" / "spk1-utt001.wav")  # 24-bit: converted to 16-bit wav
+    assert validate_data_dir(dst, sample_rate=16000) == []
+
+
 def test_format_segments_and_stereo(tmp_path, capsys):
     audio = tmp_path / "audio"
     audio.mkdir()

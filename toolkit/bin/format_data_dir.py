@@ -1,9 +1,11 @@
-"""Stage 3: bring a data dir's audio to one format (mono 16-bit wav at the target rate), one file per utterance.
+"""Stage 3: bring a data dir's audio to one format (mono 16-bit PCM at the target rate), one file per utterance.
 
     python -m toolkit.bin.format_data_dir --src data/train --dst dump/raw/train --sample-rate 16000 \\
         [--min-dur 0.1 --max-dur 30] [--wav-dir DIR --final-wav-dir DIR]
 
-Audio already in the target format and not cut by `segments` is referenced, not copied. Utterances whose duration
+Audio already in the target format and not cut by `segments` is referenced, not copied: 16-bit mono WAV, and 16-bit
+mono FLAC too (lossless, and soundfile reads it directly: LibriSpeech's 60 GB of FLAC would otherwise become 113 GB
+of new WAV files). Everything else is written as 16-bit WAV. Utterances whose duration
 is outside [--min-dur, --max-dur] are dropped and listed with the reason in `<dst>/dropped_utts`.
 `--wav-dir` is where new audio is written, `--final-wav-dir` the path recorded in wav.scp: a recipe writes into a
 temporary folder and renames it once complete, so wav.scp must name the final place.
@@ -21,6 +23,8 @@ from toolkit.audio import AudioError, audio_info, is_pipe, load_audio, resample,
 from toolkit.datadir import DataDir, load_data_dir, subset_data_dir, write_data_dir
 from toolkit.fileio import TableError, write_table
 
+KEPT_FORMATS = ("WAV", "FLAC")  # containers of 16-bit PCM that later stages read as they are
+
 
 def format_utterance(data: DataDir, utt: str, sample_rate: int, wav_dir: Path, final_wav_dir: Path, channel):
     """Return (wav.scp value, number of samples) for one utterance, writing a new wav only when needed."""
@@ -29,7 +33,8 @@ def format_utterance(data: DataDir, utt: str, sample_rate: int, wav_dir: Path, f
     start, end = data.segment_of(utt)
     if start is None and not is_pipe(spec):
         info = audio_info(spec, uttid=utt)
-        if info.format == "WAV" and info.subtype == "PCM_16" and info.channels == 1 and info.sample_rate == sample_rate:
+        in_format = info.format in KEPT_FORMATS and info.subtype == "PCM_16"
+        if in_format and info.channels == 1 and info.sample_rate == sample_rate:
             return str(Path(spec).resolve()), info.frames
     wave, sr = load_audio(spec, uttid=utt, start=start, end=end, mono=False)
     if wave.shape[1] > 1:

@@ -5,7 +5,7 @@
 # Stages:
 #   1  data preparation: local/data.sh writes data/<train,dev,test sets> (Kaldi data dirs)
 #   2  speed perturbation of the training set (off unless --speed_perturb_factors is given)
-#   3  format audio: mono 16-bit wav at --fs, drop utterances outside [--min_dur, --max_dur], validate
+#   3  format audio: mono 16-bit wav at --fs (or FLAC kept as is), drop utterances outside [--min_dur, --max_dur], validate
 #   4  fit the speech discretizer (--discretizer, conf/discretizer/<name>.yaml) on the training set; first, when
 #      --upstream_trainer is given, train the model it reads (HuBERT pretraining, a codec) into --upstream_dir
 #   5  dump speech units of every set: dump/units/<discretizer>/<set>/units
