@@ -300,6 +300,12 @@ def test_discretizer_info(tmp_path):
     assert discretizer_info(other)["frame_rate"] is None
     (other / "fit_info.yaml").write_text("frame_rate: 75\n")
     assert discretizer_info(other) == {"type": "encodec", "num_units": 2048, "frame_rate": 75.0, "num_codebooks": 2}
+    # What the encodec discretizer really writes: its K, codebooks and rate live in encodec_info.yaml.
+    codec = tmp_path / "codec"
+    codec.mkdir()
+    (codec / "config.yaml").write_text("type: encodec\nmodel: m\nbandwidth: 1.0\n")
+    (codec / "encodec_info.yaml").write_text("num_units: 128\nnum_codebooks: 4\nframe_rate: 50.0\n")
+    assert discretizer_info(codec) == {"type": "encodec", "num_units": 128, "frame_rate": 50.0, "num_codebooks": 4}
     with pytest.raises(FileNotFoundError, match="no config.yaml"):
         discretizer_info(tmp_path)
 

@@ -136,27 +136,33 @@ def read_durations(path: str | Path) -> dict[str, float]:
     return durations
 
 
+INFO_FILES = ("encodec_info.yaml", "info.yaml", "fit_info.yaml")
+
+
 def discretizer_info(out_dir: str | Path) -> dict[str, Any]:
     """num_units, frame_rate and num_codebooks of a discretizer folder from its YAML files, without loading models.
 
-    mfcc_kmeans: frame rate = 100 / stack_frames. Other types: a `frame_rate` field of info.yaml, fit_info.yaml or
-    config.yaml, else None (the caller must be told the rate). Missing fields are None.
+    mfcc_kmeans: frame rate = 100 / stack_frames. Other types: the `frame_rate` field of the first of INFO_FILES or
+    config.yaml that has one, else None (the caller must be told the rate); num_units and num_codebooks likewise.
+    Missing fields are None.
     """
     out_dir = Path(out_dir)
     config_path = out_dir / "config.yaml"
     if not config_path.is_file():
         raise FileNotFoundError(f"{out_dir}: no config.yaml; is this a discretizer made by fit_discretizer?")
     config = load_yaml(config_path)
-    frame_rate = None
+    # What a fit recorded besides its config (encodec_info.yaml: the codec's K, codebooks and frame rate).
+    sources = [load_yaml(out_dir / n) for n in INFO_FILES if (out_dir / n).is_file()] + [config]
+
+    def field(name: str):
+        return next((src[name] for src in sources if src.get(name) is not None), None)
+
+    frame_rate = field("frame_rate")
     if config.get("type") == "mfcc_kmeans":
         frame_rate = 100.0 / int(config.get("stack_frames", 1))  # 10 ms MFCC frames, stacked k at a time
-    else:
-        for name in ("info.yaml", "fit_info.yaml", "config.yaml"):
-            if (out_dir / name).is_file() and load_yaml(out_dir / name).get("frame_rate") is not None:
-                frame_rate = float(load_yaml(out_dir / name)["frame_rate"])
-                break
-    num_units = config.get("num_units")
-    codebooks = config.get("num_codebooks")
+    frame_rate = float(frame_rate) if frame_rate is not None else None
+    num_units = field("num_units")
+    codebooks = field("num_codebooks")
     return {
         "type": config.get("type"),
         "num_units": int(num_units) if num_units is not None else None,
