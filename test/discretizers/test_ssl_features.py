@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.discretizers.ssl_features import SSLFeatureExtractor, SSLFeatureSpec, receptive_field
+from toolkit.models.ssl_features import SSLFeatureExtractor, SSLFeatureSpec, receptive_field
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

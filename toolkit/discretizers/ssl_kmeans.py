@@ -4,7 +4,7 @@ The release's units are 2000 k-means clusters of HuBERT-Large layer 23 (`model: 
 `layer: 23`); any transformers model of that family works, by hub name or by a folder written with save_pretrained.
 A relative folder is resolved against the working directory (recipes run from their own folder) and is stored in
 config.yaml as written. How layers are numbered, when waveforms are normalised, how batches are padded and long
-utterances chunked is described in toolkit/discretizers/ssl_features.py.
+utterances chunked is described in toolkit/models/ssl_features.py.
 
 fit() follows mfcc_kmeans.fit: a seeded random share of the training utterances (`fit_fraction`, optionally capped at
 `max_fit_frames` frames) is encoded once into a scratch float32 file beside the output, and streaming k-means reads
@@ -48,8 +48,8 @@ from toolkit.discretizers.kmeans import (
     squared_norms,
 )
 from toolkit.discretizers.mfcc_kmeans import select_utterances
-from toolkit.discretizers.ssl_features import SSLFeatureExtractor, SSLFeatureSpec
 from toolkit.fileio import atomic_write
+from toolkit.models.ssl_features import SSLFeatureExtractor, SSLFeatureSpec
 
 TYPE = "ssl_kmeans"
 CENTERS_NAME = "centers.npy"

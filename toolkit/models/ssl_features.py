@@ -109,7 +109,7 @@ def load_ssl_model(model: str, device: str = "cpu") -> torch.nn.Module:
     return loaded.eval().to(device)
 
 
-def _preprocessor_config(model: str) -> dict:
+def preprocessor_config(model: str) -> dict:
     """The model's preprocessor_config.json as a dict, {} when it has none."""
     if os.path.isdir(model):
         path = os.path.join(model, "preprocessor_config.json")
@@ -154,7 +154,7 @@ class SSLFeatureExtractor:
         model = load_ssl_model(spec.model, spec.device)
         check_layer(model, spec.layer, spec.model)
         config = model.config
-        preprocessor = _preprocessor_config(spec.model)
+        preprocessor = preprocessor_config(spec.model)
         self.sample_rate = int(preprocessor.get("sampling_rate", SAMPLE_RATE))
         self.use_attention_mask = getattr(config, "feat_extract_norm", "group") == "layer"
         if spec.normalize is not None:
