@@ -123,6 +123,8 @@ def test_trained_discretizers_run_through_the_recipe(tmp_path):
         units = (recipe / f"dump/units/{name}/test/units").read_text().splitlines()
         assert len(units) == 12
         assert (recipe / f"dump/tokens/{name}/test/speech").exists()
+        report = json.loads((recipe / f"dump/units/{name}/test/unit_report.json").read_text())
+        assert 0.0 <= report["phones"][0]["pnmi"] <= 1.0, report["phones"]
     assert (recipe / "exp/upstream/hubert/model/config.json").exists()
     assert (recipe / "exp/codec/encodec_small/model/config.json").exists()
     # The encodec units are serialised frame by frame, codebook c's codes in [c * 32, (c + 1) * 32).

@@ -8,7 +8,7 @@
 #   3  format audio: mono 16-bit wav at --fs (or FLAC kept as is), drop utterances outside [--min_dur, --max_dur], validate
 #   4  fit the speech discretizer (--discretizer, conf/discretizer/<name>.yaml) on the training set; first, when
 #      --upstream_trainer is given, train the model it reads (HuBERT pretraining, a codec) into --upstream_dir
-#   5  dump speech units of every set: dump/units/<discretizer>/<set>/units
+#   5  dump speech units of every set: dump/units/<discretizer>/<set>/units, and unit_report.{txt,json} beside them
 #   6  text tokenizer, unit post-processing/subwords and the vocabulary layout; token ids of every set
 #   7  train the decoder-only speech-text LM (--train_config), checkpoints and resume in exp/<tag>
 #   8  decode dev and test sets (--decode_config): exp/<tag>/decode/<set>/text
@@ -215,7 +215,13 @@ stage5() {
         cat $(for k in $(seq 1 "$jobs"); do echo "$units_dir/$dset/units.$k"; done) | LC_ALL=C sort > "$units_dir/$dset/units.tmp"
         mv "$units_dir/$dset/units.tmp" "$units_dir/$dset/units"
         rm -f "$units_dir/$dset"/units.[0-9]*
+        # Unit quality next to the units: usage, bitrate and, where the corpus has phone alignments, PNMI.
+        local ali=()
+        if [ -f "$dumpdir/raw/$dset/phone_ali" ]; then ali=(--phone-ali "$dumpdir/raw/$dset/phone_ali"); fi
+        python -m toolkit.bin.unit_report --units "$units_dir/$dset/units" --discretizer "$expdir/discretizer/$discretizer" \
+            --utt2dur "$dumpdir/raw/$dset/utt2dur" "${ali[@]+"${ali[@]}"}" --out "$units_dir/$dset" > /dev/null
     done
+    log "unit report of $test_sets: $(grep -h '^phones\|^bitrate' "$units_dir/${test_sets%% *}/unit_report.txt" | tr -s ' ' | paste -sd ';')"
 }
 
 stage6_io() {
