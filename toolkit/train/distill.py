@@ -1,0 +1,805 @@
+"""PAD distillation: a frozen text teacher teaches a speech SSL student on paired speech/transcripts.
+
+METHODS.md section 2 (Ni et al., ICASSP 2023). The teacher is any transformers text encoder (AutoModel +
+AutoTokenizer, hub name or folder; frozen, its last layer's token outputs are the text units); the student any
+transformers wav2vec2-style speech model (HuBERT, wav2vec 2.0, WavLM; updated; its last hidden layer by default,
+`student_layer` for another, are the speech units). The loss is `toolkit.losses.pad.pad_loss` (glob, tlocal,
+pad_glob, pad_tlocal, pad_slocal, joint; `loss:` is a `PADLossConfig`). Special tokens are excluded from the local
+losses through `text_local_mask`.
+
+Choices made here (METHODS leaves them open; all configurable):
+- **(our choice)** When the hidden sizes differ, a linear projection student_dim -> teacher_dim is trained with the
+  student and thrown away afterwards (saved to out/projection.pt for reference only). None when they are equal.
+- `student_layer: null` is the model's `last_hidden_state`; an integer i is `hidden_states[i]` (0: the input of
+  the first transformer layer). For stable-layer-norm models (the Large ones) transformers 5.x takes
+  hidden_states[N] before the encoder's final layer norm, so `student_layer: N` is not the same as null there.
+- `freeze_feature_encoder: true`: the CNN waveform encoder is not updated (as in wav2vec 2.0 / HuBERT
+  fine-tuning; it also halves the backward cost on a CPU).
+- `spec_augment: false`: the student sees the whole clean utterance its transcript describes (the models' own
+  time/feature masking, on by default in hub configs, is switched off while distilling).
+- `student_config: {key: value}` overrides options of the student's config while distilling (e.g.
+  `attention_dropout: 0.0`, which also keeps dropout out of the attention maps that P_S is read from). LayerDrop
+  (0.1 in the hub's Base configs) is set to 0 when the loss reads P_S or `student_layer` is set: a skipped layer
+  has no attention map and no hidden state. The saved student gets its original config back: only its weights
+  change.
+- Whole utterances only (distillation matches an utterance with its full transcript, so no random crops):
+  utterances longer than `batching.max_seconds` are skipped and counted, as are those shorter than one frame,
+  those with an empty transcript and those with more tokens than the teacher takes.
+- Without `--dev`, `dev.holdout_fraction` of the paired utterances (picked with `seed`) is held out for a dev loss.
+
+Attention maps: ASP priors need them (P_T for prior "asp" in the pad_* losses; P_S for pad_glob with prior "asp" and
+for pad_slocal with anchors "asp"). In transformers 5.x the default "sdpa" attention silently returns no maps for
+`output_attentions=True` (an empty tuple and a warning), so the student is loaded with attn_implementation="eager"
+exactly when P_S is needed (and checked to return one map per layer); the teacher always runs eagerly. In training
+mode the maps the model returns are taken after attention dropout (transformers' eager attention), so P_S is noisy
+unless `student_config: {attention_dropout: 0.0}`.
+
+Teacher cache (`teacher_cache: true`, the default): the teacher's outputs and P_T of every train and dev utterance are
+computed once before training into out/teacher_cache (or `--teacher-cache DIR`, which runs with the same teacher can
+share) and read from memory at each step; the teacher never runs during training. Entries are fingerprinted by the
+teacher's files, the transcript and the prior's layers (see `toolkit.models.teacher_cache`). `teacher_cache: false`
+runs the teacher on every batch instead.
+
+Batching: utterances of similar length, padded audio up to `batching.max_batch_seconds` per batch. Group-norm
+students (HuBERT-Base, wav2vec2-base) are not exact under zero padding (the first conv normalises over the whole
+time axis), so for them each waveform goes through the CNN alone (see `_per_utterance_cnn`); the rest of the model
+runs batched with a frame attention mask. Layer-norm students get a sample attention mask.
+
+Training: AdamW (no weight decay on 1-d parameters), warmup and linear/cosine decay (toolkit.train.schedule),
+gradient clipping and accumulation, fp32/bf16/fp16 autocast, the last `keep_last` checkpoints every
+`checkpoint_every_steps` steps and at the end of every epoch. Everything random in a batch (dropout, layerdrop)
+depends only on (seed, epoch, batch), and the checkpoint holds student, projection, optimizer, scheduler and the
+position in the data: a run killed at any moment (kill -9) and restarted ends with the same weights as one never
+interrupted (on CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpoint.
+
+Outputs in --out: config.yaml (resolved), train.log, curves.csv, checkpoints/, teacher_cache/, model/ (the student:
+save_pretrained, plus the source's preprocessor_config.json when it has one; written atomically at the end),
+projection.pt (when there is a projection), done.json (written last). A rerun after completion says so; a different
+config in a started run folder is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from toolkit.audio import load_audio, resample
+from toolkit.config import ConfigError, load_yaml, save_config, to_dict
+from toolkit.datadir import DataDir, load_data_dir
+from toolkit.fileio import atomic_write
+from toolkit.losses.pad import PADLossConfig, pad_loss
+from toolkit.models.teacher_cache import (
+    TeacherEntry,
+    check_model_source,
+    collate_entries,
+    encode_texts,
+    load_text_teacher,
+    load_text_tokenizer,
+    max_text_tokens,
+    model_folder,
+    prepare_text,
+    prior_as_attention,
+    teacher_entries,
+    tokenize,
+)
+from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train.data import make_batches
+from toolkit.train.hubert import utterance_seconds
+from toolkit.train.loop import PROGRESS_INTERVAL_S, autocast_context, make_optimizer, setup_logging, step_seed
+from toolkit.train.schedule import lr_multiplier
+
+log = logging.getLogger("toolkit.distill")
+CURVE_COLUMNS = ("epoch", "step", "train_loss", "dev_loss", "lr", "elapsed_s")
+SAMPLE_RATE = 16000  # when the student has no preprocessor config
+NORMALIZE_EPS = 1e-7  # Wav2Vec2FeatureExtractor's variance floor
+LENGTH_UNITS_PER_SECOND = 100  # batching works in centiseconds of audio
+MISSING = object()  # a student config option that did not exist before an override
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass
+class DistillOptimConfig:
+    lr: float = 5e-5  # peak learning rate (our choice: a fine-tuning rate for a pretrained student)
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 100
+    schedule: str = "linear"  # constant | linear | cosine (after warmup)
+    final_lr_ratio: float = 0.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    grad_accum: int = 1  # batches per optimizer step
+
+    def __post_init__(self):
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0 and self.grad_clip >= 0):
+            raise ValueError("optim.lr must be > 0 and optim.weight_decay, warmup_steps, grad_clip >= 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ValueError(f"optim.schedule must be constant, linear or cosine, got {self.schedule!r}")
+        if not 0 <= self.final_lr_ratio <= 1 or self.grad_accum < 1:
+            raise ValueError("optim.final_lr_ratio must be in [0, 1] and optim.grad_accum >= 1")
+
+
+@dataclass
+class DistillBatchConfig:
+    max_batch_seconds: float = 80.0  # padded audio seconds per batch (longest x count)
+    max_seconds: float = 20.0  # longer utterances are skipped (and counted): no crops in distillation
+    max_utts: int | None = None  # optional cap on utterances per batch
+
+    def __post_init__(self):
+        if self.max_seconds <= 0 or self.max_batch_seconds < self.max_seconds:
+            raise ValueError("batching.max_seconds must be > 0 and batching.max_batch_seconds >= max_seconds")
+        if self.max_utts is not None and self.max_utts < 1:
+            raise ValueError(f"batching.max_utts must be >= 1 or null, got {self.max_utts}")
+
+
+@dataclass
+class DistillDevConfig:
+    holdout_fraction: float = 0.05  # without --dev: this share of the paired data is held out (0: no dev loss)
+    max_utts: int | None = 200  # dev loss on the first N dev utterances (null: all)
+    every_steps: int = 0  # also every N steps (0: only at the end of every epoch)
+
+    def __post_init__(self):
+        if not 0 <= self.holdout_fraction < 1:
+            raise ValueError(f"dev.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+        if (self.max_utts is not None and self.max_utts < 1) or self.every_steps < 0:
+            raise ValueError("dev.max_utts must be >= 1 or null and dev.every_steps >= 0")
+
+
+@dataclass
+class DistillConfig:
+    teacher: str = "bert-base-uncased"  # text encoder: hub name or folder (the paper's teacher)
+    student: str = "facebook/wav2vec2-base"  # speech SSL model: hub name or folder (the paper's student)
+    student_layer: int | None = None  # null: last_hidden_state; i: hidden_states[i]
+    loss: PADLossConfig = field(default_factory=PADLossConfig)
+    optim: DistillOptimConfig = field(default_factory=DistillOptimConfig)
+    batching: DistillBatchConfig = field(default_factory=DistillBatchConfig)
+    dev: DistillDevConfig = field(default_factory=DistillDevConfig)
+    epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps; the schedule then ends there too
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (GPU only)
+    seed: int = 1
+    teacher_cache: bool = True  # teacher outputs computed once and cached (else the teacher runs every batch)
+    checkpoint_every_steps: int = 100  # plus one at the end of every epoch
+    keep_last: int = 2
+    log_every_steps: int = 10
+    freeze_feature_encoder: bool = True
+    spec_augment: bool = False
+    student_config: dict[str, Any] = field(default_factory=dict)  # student config overrides while distilling
+    lowercase_text: bool = False  # lowercase transcripts before the teacher's tokenizer (e.g. LibriSpeech + cased)
+
+    def __post_init__(self):
+        for name in ("teacher", "student"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ValueError(f"{name} must name a hub model or a local folder")
+        if self.student_layer is not None and self.student_layer < 0:
+            raise ValueError(f"student_layer must be null (the last layer) or >= 0, got {self.student_layer}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
+            raise ValueError("epochs and max_steps must be >= 1")
+        if self.checkpoint_every_steps < 1 or self.keep_last < 1 or self.log_every_steps < 1:
+            raise ValueError("checkpoint_every_steps, keep_last and log_every_steps must be >= 1")
+        if not isinstance(self.student_config, dict) or not all(isinstance(k, str) for k in self.student_config):
+            raise ValueError(f"student_config must be a mapping of config options, got {self.student_config!r}")
+
+
+@dataclass
+class DistillPaths:
+    data: Path  # paired Kaldi data dir: wav.scp + text
+    out: Path
+    dev: Path | None = None  # held-out data dir; None: dev.holdout_fraction of `data`
+    teacher_cache: Path | None = None  # None: out/teacher_cache
+
+
+def needs_speech_attention(loss: PADLossConfig) -> bool:
+    """Whether the loss reads P_S (the student's attention maps)."""
+    kinds = [loss.global_kind, loss.local_kind] if loss.kind == "joint" else [loss.kind]
+    return any(
+        (k == "pad_glob" and loss.prior == "asp") or (k == "pad_slocal" and loss.anchors == "asp") for k in kinds
+    )
+
+
+def needs_text_attention(loss: PADLossConfig) -> bool:
+    """Whether the loss reads P_T (the teacher's attention maps)."""
+    kinds = [loss.global_kind, loss.local_kind] if loss.kind == "joint" else [loss.kind]
+    return loss.prior == "asp" and any(k.startswith("pad_") for k in kinds)
+
+
+def _plain(cfg: DistillConfig) -> dict:
+    """The config as YAML reads it back (tuples become lists), to compare with a saved config.yaml."""
+    return yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The student
+
+
+@dataclass
+class Student:
+    model: torch.nn.Module
+    sample_rate: int
+    normalize: bool
+    group_norm: bool  # CNN with group norm: each waveform through the CNN alone (exact under padding)
+    attention: bool  # return attention maps (P_S)
+    preprocessor: Path | None  # the source's preprocessor_config.json
+    restore: dict[str, Any]  # config values to put back before saving (MISSING: the key was absent)
+
+
+def _preprocessor_file(name: str) -> Path | None:
+    folder = model_folder(name)
+    path = folder / "preprocessor_config.json" if folder is not None else None
+    if path is None and not os.path.isdir(name):
+        from transformers.utils import cached_file
+
+        found = cached_file(
+            name,
+            "preprocessor_config.json",
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+        path = Path(found) if found else None
+    return path if path is not None and path.is_file() else None
+
+
+def load_student(cfg: DistillConfig, device: torch.device) -> Student:
+    """The student, in training mode, with the overrides of `cfg` applied to its config (recorded to undo)."""
+    from transformers import AutoConfig, AutoModel
+
+    name = cfg.student
+    check_model_source(name, "student")
+    attention = needs_speech_attention(cfg.loss)
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except OSError as e:
+        raise FileNotFoundError(f"student {name}: not a local folder and cannot be loaded from the hub ({e})") from None
+    overrides = dict(cfg.student_config)
+    if not cfg.spec_augment:
+        overrides["apply_spec_augment"] = False
+    # LayerDrop skips whole layers at random, and the outputs of a skipped layer are missing from hidden_states and
+    # attentions: P_S and `student_layer` need every layer, so it is off while distilling unless asked for.
+    if (attention or cfg.student_layer is not None) and getattr(config, "layerdrop", 0.0):
+        if overrides.get("layerdrop", 0.0):
+            raise ValueError(
+                "student_config.layerdrop > 0 skips layers whose attention maps (P_S) or hidden states "
+                "(student_layer) the loss reads; set it to 0"
+            )
+        overrides.setdefault("layerdrop", 0.0)
+    restore: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in cfg.student_config or hasattr(config, key):
+            restore[key] = getattr(config, key, MISSING)
+            setattr(config, key, value)
+        else:
+            raise ValueError(f"student_config: {type(config).__name__} of {name} has no option {key!r}")
+    kwargs = {"attn_implementation": "eager"} if attention else {}
+    model = AutoModel.from_pretrained(name, config=config, **kwargs)
+    for attr in ("feature_extractor", "_get_feat_extract_output_lengths"):
+        if not hasattr(model, attr):
+            raise ValueError(f"student {name}: {type(model).__name__} is not a wav2vec2-style speech model")
+    layers = int(config.num_hidden_layers)
+    if cfg.student_layer is not None and cfg.student_layer > layers:
+        raise ValueError(
+            f"student_layer {cfg.student_layer} is out of range for {name}, which has {layers} layers "
+            f"(0..{layers}, or null for the last)"
+        )
+    for index in cfg.loss.speech_asp_layers or ():
+        if not -layers <= index < layers:
+            raise ValueError(f"loss.speech_asp_layers: {index} is out of range for {name}, which has {layers} layers")
+    if cfg.freeze_feature_encoder:
+        extractor = model.feature_extractor
+        if hasattr(extractor, "_freeze_parameters"):
+            extractor._freeze_parameters()
+        else:
+            for p in extractor.parameters():
+                p.requires_grad_(False)
+    preprocessor = _preprocessor_file(name)
+    settings = json.loads(preprocessor.read_text()) if preprocessor is not None else {}
+    layer_norm = getattr(config, "feat_extract_norm", "group") == "layer"
+    normalize = bool(settings.get("do_normalize", layer_norm))
+    model.to(device).train()
+    return Student(
+        model=model,
+        sample_rate=int(settings.get("sampling_rate", SAMPLE_RATE)),
+        normalize=normalize,
+        group_norm=not layer_norm,
+        attention=attention,
+        preprocessor=preprocessor,
+        restore=restore,
+    )
+
+
+def num_frames(student: Student, num_samples: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Frames the student gives for waveforms of these lengths (0 when shorter than the CNN's window)."""
+    config = student.model.config
+    field_, hop = 1, 1
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
+        field_ += (kernel - 1) * hop
+        hop *= stride
+    lengths = torch.as_tensor(num_samples, dtype=torch.long)
+    frames = student.model._get_feat_extract_output_lengths(lengths).long()
+    return torch.where(lengths >= field_, frames, torch.zeros_like(frames))
+
+
+def prepare_wave(student: Student, wave: np.ndarray) -> torch.Tensor:
+    """A float32 tensor, normalised over the utterance (zero mean, unit variance) when the student wants it."""
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    if student.normalize and x.numel():
+        x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + NORMALIZE_EPS)
+    return x
+
+
+@contextmanager
+def _per_utterance_cnn(model: torch.nn.Module, lengths: torch.Tensor):
+    """While active, the CNN feature encoder runs on every waveform alone (its real samples only) and pads the
+    results with zeros to the batch's frame count: with a group-norm CNN each utterance then gets exactly the
+    features it gets alone. The padding frames are masked out by the model's frame attention mask."""
+    extractor = model.feature_extractor
+    original = type(extractor).forward
+
+    def forward(values: torch.Tensor) -> torch.Tensor:
+        width = int(model._get_feat_extract_output_lengths(torch.tensor(values.shape[1])))
+        rows = []
+        for row, n in enumerate(lengths.tolist()):
+            features = original(extractor, values[row : row + 1, :n].contiguous())  # [1, C, T]
+            rows.append(torch.nn.functional.pad(features, (0, width - features.shape[-1])))
+        return torch.cat(rows)
+
+    extractor.forward = forward
+    try:
+        yield
+    finally:
+        del extractor.forward
+
+
+def student_forward(
+    student: Student, waves: Sequence[torch.Tensor], layer: int | None, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """(frames [B, M, D], frame mask [B, M] bool, attention maps per layer or None) of prepared waveforms."""
+    model = student.model
+    lengths = torch.tensor([w.shape[0] for w in waves])
+    values = torch.nn.utils.rnn.pad_sequence(list(waves), batch_first=True).to(device)
+    sample_mask = (torch.arange(values.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).long().to(device)
+    frames = num_frames(student, lengths)
+    context = _per_utterance_cnn(model, lengths) if student.group_norm else nullcontext()
+    with context:
+        out = model(
+            values,
+            attention_mask=sample_mask,
+            output_attentions=student.attention,
+            output_hidden_states=layer is not None,
+        )
+    hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]
+    mask = torch.arange(hidden.shape[1], device=device).unsqueeze(0) < frames.to(device).unsqueeze(1)
+    attentions = None
+    if student.attention:
+        attentions = out.attentions
+        expected = int(model.config.num_hidden_layers)
+        if not attentions or len(attentions) != expected or any(a is None for a in attentions):
+            raise ValueError(
+                f"student {type(model).__name__} returned {len(attentions or ())} attention maps for {expected} "
+                "layers with output_attentions=True; it needs an attention implementation that returns them (eager)"
+            )
+    return hidden, mask, attentions
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class PairedSet:
+    data: DataDir
+    utts: list[str]
+    seconds: dict[str, float]
+    texts: dict[str, str]  # as given to the teacher (lowercased if configured)
+
+
+def open_paired(path: Path) -> DataDir:
+    data = load_data_dir(path)
+    for table in ("wav.scp", "text"):
+        if not data.has(table):
+            raise FileNotFoundError(f"{path}: no {table} (paired data needs audio and transcripts)")
+    if not data.utt_ids:
+        raise ValueError(f"{path}: no utterances")
+    for utt in data.utt_ids:
+        if utt not in data["text"]:
+            raise ValueError(f"{path / 'text'}: no transcript for utterance '{utt}'")
+    return data
+
+
+def read_wave(data: DataDir, utt: str, sample_rate: int) -> np.ndarray:
+    start, end = data.segment_of(utt)
+    wave, sr = load_audio(data["wav.scp"][data.recording_of(utt)], uttid=utt, start=start, end=end)
+    return resample(wave, sr, sample_rate)
+
+
+def holdout(utts: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, dev): `fraction` of the utterances (at least one, when there are two or more) picked with `seed`."""
+    if fraction <= 0 or len(utts) < 2:
+        return list(utts), []
+    count = min(len(utts) - 1, max(1, round(fraction * len(utts))))
+    dev = set(random.Random(seed).sample(sorted(utts), count))
+    return [u for u in utts if u not in dev], [u for u in utts if u in dev]
+
+
+def select(
+    data: DataDir,
+    utts: list[str],
+    cfg: DistillConfig,
+    student: Student,
+    tokenizer,
+    text_limit: int,
+) -> tuple[PairedSet, dict[str, int]]:
+    """The usable utterances and the counts of those skipped, by reason."""
+    seconds = utterance_seconds(data)
+    texts = {u: prepare_text(data["text"][u], cfg.lowercase_text) for u in utts}
+    tokens = dict(zip(utts, tokenize(tokenizer, [texts[u] for u in utts]), strict=True)) if utts else {}
+    frames = num_frames(student, [int(seconds[u] * student.sample_rate) for u in utts]).tolist() if utts else []
+    skipped = {"too_long": 0, "too_short": 0, "empty_text": 0, "text_too_long": 0}
+    kept = []
+    for utt, n_frames in zip(utts, frames, strict=True):
+        ids, special = tokens[utt]
+        if seconds[utt] > cfg.batching.max_seconds:
+            skipped["too_long"] += 1
+        elif n_frames < 1:
+            skipped["too_short"] += 1
+        elif not any(not s for s in special):
+            skipped["empty_text"] += 1
+        elif len(ids) > text_limit:
+            skipped["text_too_long"] += 1
+        else:
+            kept.append(utt)
+    return PairedSet(data, kept, {u: seconds[u] for u in kept}, {u: texts[u] for u in kept}), skipped
+
+
+def batch_lengths(paired: PairedSet) -> list[int]:
+    return [max(1, round(paired.seconds[u] * LENGTH_UNITS_PER_SECOND)) for u in paired.utts]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+def append_curve(out: Path, **values: float) -> None:
+    path = out / "curves.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(CURVE_COLUMNS)
+        writer.writerow([values.get(c, "") for c in CURVE_COLUMNS])
+
+
+def trim_curves(out: Path, step: int) -> None:
+    """After a resume, drop the rows logged after the checkpoint (they are about to be trained again)."""
+    path = out / "curves.csv"
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[1]) <= step]
+    with atomic_write(path) as f:
+        csv.writer(f).writerows(kept)
+
+
+def save_student(student: Student, folder: Path) -> None:
+    """The student with its original config (overrides undone) and preprocessor config, written to <folder>.tmp and
+    renamed: never half-written."""
+    config = student.model.config
+    for key, value in student.restore.items():
+        if value is not MISSING:
+            setattr(config, key, value)
+        elif hasattr(config, key):
+            delattr(config, key)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    student.model.save_pretrained(tmp)
+    if student.preprocessor is not None:
+        shutil.copyfile(student.preprocessor, tmp / "preprocessor_config.json")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+
+
+def distill(
+    cfg: DistillConfig, paths: DistillPaths, device: torch.device | str = "cpu", stop_after_steps: int | None = None
+) -> dict:
+    """Distil (or resume, or report a finished run) into paths.out. Returns a summary; "already_complete" when the
+    run had finished before, "stopped" when `stop_after_steps` ended it early."""
+    device = torch.device(device)
+    out = paths.out
+    saved, done_file = out / "config.yaml", out / "done.json"
+    started = list_checkpoints(out / "checkpoints") or (out / "model").exists() or done_file.exists()
+    if started and saved.exists() and load_yaml(saved) != _plain(cfg):
+        raise ConfigError(
+            f"{out} holds a run of a different configuration ({saved}); "
+            "rerun with the same config, or distil into a new --out"
+        )
+    if done_file.exists() and (out / "model" / "config.json").is_file():
+        return {**json.loads(done_file.read_text()), "already_complete": True}
+
+    from transformers import AutoConfig
+
+    check_model_source(cfg.teacher, "teacher")
+    train_data = open_paired(paths.data)
+    dev_data = open_paired(paths.dev) if paths.dev is not None else train_data
+    setup_logging(out, True)
+    save_config(cfg, saved)
+    began = time.time()
+
+    # Models first: their configs decide which utterances are usable (frames, token limit).
+    tokenizer = load_text_tokenizer(cfg.teacher)
+    teacher_config = AutoConfig.from_pretrained(cfg.teacher)
+    teacher_dim, teacher_layers = int(teacher_config.hidden_size), int(teacher_config.num_hidden_layers)
+    torch.manual_seed(cfg.seed)
+    student = load_student(cfg, device)
+    student_dim = int(student.model.config.hidden_size)
+    # (our choice) a projection only when the sizes differ; trained with the student, thrown away afterwards
+    projection = (torch.nn.Linear(student_dim, teacher_dim) if student_dim != teacher_dim else torch.nn.Identity()).to(
+        device
+    )
+
+    if paths.dev is None:
+        train_ids, dev_ids = holdout(train_data.utt_ids, cfg.dev.holdout_fraction, cfg.seed)
+    else:
+        train_ids, dev_ids = train_data.utt_ids, dev_data.utt_ids
+    limit = max_text_tokens(teacher_config, tokenizer)
+    train_set, train_skipped = select(train_data, train_ids, cfg, student, tokenizer, limit)
+    dev_set, dev_skipped = select(dev_data, dev_ids, cfg, student, tokenizer, limit)
+    if cfg.dev.max_utts is not None:
+        dev_set.utts = dev_set.utts[: cfg.dev.max_utts]
+    for name, skipped in (("training", train_skipped), ("dev", dev_skipped)):
+        if any(skipped.values()):
+            log.info(
+                f"skipped {sum(skipped.values())} {name} utterances: {skipped['too_long']} longer than "
+                f"batching.max_seconds={cfg.batching.max_seconds:g} s, {skipped['too_short']} shorter than one "
+                f"frame, {skipped['empty_text']} with no text token, {skipped['text_too_long']} with more than "
+                f"{limit} tokens"
+            )
+    if not train_set.utts:
+        raise ValueError(f"{paths.data}: no usable training utterance (see {out / 'train.log'})")
+
+    # The teacher: cached outputs (computed once), or the model itself, run on every batch.
+    entries: dict[str, TeacherEntry] = {}
+    teacher = None
+    if cfg.teacher_cache:
+        cache_dir = paths.teacher_cache or out / "teacher_cache"
+        texts = {u: train_data["text"][u] for u in train_set.utts}
+        for u in dev_set.utts:
+            if texts.setdefault(u, dev_data["text"][u]) != dev_data["text"][u]:
+                raise ValueError(
+                    f"utterance '{u}' is in {paths.data} and in {paths.dev} with different transcripts; "
+                    "utterance ids must be unique"
+                )
+        bar = tqdm(total=len(texts), desc="teacher outputs", mininterval=PROGRESS_INTERVAL_S, leave=False)
+        entries, counts = teacher_entries(
+            cfg.teacher, texts, cfg.loss.text_asp_layers, cfg.lowercase_text, cache_dir, device, progress=bar.update
+        )
+        bar.close()
+        log.info(f"teacher outputs: {counts['cached']} cached, {counts['computed']} computed ({cache_dir})")
+    else:
+        teacher = load_text_teacher(cfg.teacher, device)
+    text_attention = needs_text_attention(cfg.loss)
+
+    def text_batch(paired: PairedSet, utts: list[str]):
+        if teacher is None:
+            batch = [entries[u] for u in utts]
+        else:
+            batch = encode_texts(teacher[0], teacher[1], [paired.texts[u] for u in utts], cfg.loss.text_asp_layers)
+        return collate_entries(batch, device)
+
+    def batch_loss(paired: PairedSet, utts: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
+        text = text_batch(paired, utts)
+        waves = [prepare_wave(student, read_wave(paired.data, u, student.sample_rate)) for u in utts]
+        with autocast_context(cfg.precision, device):
+            hidden, mask, attentions = student_forward(student, waves, cfg.student_layer, device)
+            speech = projection(hidden)
+        text_attn = prior_as_attention(text.prior, text.mask, teacher_layers) if text_attention else None
+        return pad_loss(
+            cfg.loss,
+            speech.float(),
+            mask,
+            text.hidden,
+            text.mask,
+            speech_attn=attentions,
+            text_attn=text_attn,
+            text_local_mask=text.local_mask,
+        )
+
+    @torch.inference_mode()
+    def evaluate() -> float | None:
+        if not dev_set.utts:
+            return None
+        student.model.eval()
+        projection.eval()
+        total, count = 0.0, 0
+        budget = int(cfg.batching.max_batch_seconds * LENGTH_UNITS_PER_SECOND)
+        for indices in make_batches(batch_lengths(dev_set), budget, 0, 0, cfg.batching.max_utts, shuffle=False):
+            utts = [dev_set.utts[i] for i in indices]
+            loss, _ = batch_loss(dev_set, utts)
+            total += loss.item() * len(utts)  # pad_loss is a mean over the utterances of the batch
+            count += len(utts)
+        student.model.train()
+        projection.train()
+        return total / count
+
+    trainable = torch.nn.ModuleList([student.model, projection])
+    optimizer = make_optimizer(trainable, cfg)
+    lengths = batch_lengths(train_set)
+    budget = int(cfg.batching.max_batch_seconds * LENGTH_UNITS_PER_SECOND)
+    batches_per_epoch = len(make_batches(lengths, budget, cfg.seed, 0, cfg.batching.max_utts))
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.optim.grad_accum))
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    o = cfg.optim
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_multiplier(s, total_steps, o.warmup_steps, o.schedule, o.final_lr_ratio)
+    )
+    scaler = torch.amp.GradScaler(enabled=cfg.precision == "fp16" and device.type == "cuda")
+    ckpt_dir = out / "checkpoints"
+    progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "history": []}
+    state = load_latest(ckpt_dir)
+    if state is not None:
+        student.model.load_state_dict(state["student"])
+        projection.load_state_dict(state["projection"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        progress = state["progress"]
+        trim_curves(out, progress["step"])
+        log.info(
+            f"resumed from {ckpt_dir} at step {progress['step']} "
+            f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
+        )
+
+    def checkpoint() -> None:
+        snapshot = {
+            "student": student.model.state_dict(),
+            "projection": projection.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng_state(),
+            "progress": progress,
+        }
+        save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+
+    def dev_eval(epoch: int) -> float | None:
+        dev_loss = evaluate()
+        if dev_loss is not None:
+            progress["history"].append({"epoch": epoch + 1, "step": progress["step"], "dev_loss": dev_loss})
+            log.info(f"dev loss at step {progress['step']} (epoch {epoch + 1}): {dev_loss:.4f}")
+            append_curve(
+                out, epoch=epoch + 1, step=progress["step"], dev_loss=dev_loss, elapsed_s=round(time.time() - start, 1)
+            )
+        return dev_loss
+
+    params = sum(p.numel() for p in trainable.parameters() if p.requires_grad)
+    log.info(
+        f"teacher {cfg.teacher} ({teacher_dim} dims), student {cfg.student} ({student_dim} dims, layer "
+        f"{'last' if cfg.student_layer is None else cfg.student_layer}, "
+        f"{'eager attention for P_S' if student.attention else 'no attention maps'}), "
+        f"{'projection ' + str(student_dim) + ' -> ' + str(teacher_dim) if student_dim != teacher_dim else 'no projection'}"
+        f"; loss {cfg.loss.kind}; {len(train_set.utts)} training utterances "
+        f"({sum(train_set.seconds.values()) / 3600:.2f} h), {len(dev_set.utts)} dev, {batches_per_epoch} batches per "
+        f"epoch, {params / 1e6:.2f}M trainable parameters, {total_steps} optimizer steps "
+        f"(setup {time.time() - began:.0f} s)"
+    )
+    start = time.time()
+    first_step = progress["step"]
+    done = stopped = False
+    dev_loss = None
+    for epoch in range(progress["epoch"], cfg.epochs):
+        if progress["step"] >= total_steps:
+            break  # killed after the last checkpoint but before the model was saved
+        batches = make_batches(lengths, budget, cfg.seed, epoch, cfg.batching.max_utts)
+        first = progress["batch"] if epoch == progress["epoch"] else 0
+        running = {"loss": 0.0, "n": 0}
+        bar = tqdm(
+            total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=PROGRESS_INTERVAL_S
+        )
+        for index in range(first, len(batches)):
+            # Everything random in a batch (dropout, layerdrop, masking) depends only on (seed, epoch, batch).
+            seed = step_seed(cfg.seed, epoch * 1_000_000 + index)
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)  # transformers draws SpecAugment masks from numpy's global generator
+            loss, stats = batch_loss(train_set, [train_set.utts[i] for i in batches[index]])
+            if not math.isfinite(stats["loss"]):
+                raise FloatingPointError(f"step {progress['step'] + 1}: the loss is {stats['loss']}; lower optim.lr")
+            scaler.scale(loss / o.grad_accum).backward()
+            running["loss"] += stats["loss"]
+            running["n"] += 1
+            bar.update(1)
+            if (index + 1) % o.grad_accum != 0 and index + 1 != len(batches):
+                continue
+            if o.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(trainable.parameters(), o.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            progress["step"] += 1
+            progress["batch"], progress["epoch"] = index + 1, epoch
+            mean_loss = running["loss"] / running["n"]
+            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if progress["step"] % cfg.log_every_steps == 0 or progress["step"] >= total_steps:
+                elapsed = time.time() - start
+                per_step = elapsed / max(1, progress["step"] - first_step)
+                log.info(
+                    f"epoch {epoch + 1} step {progress['step']}: loss {mean_loss:.4f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} ({per_step:.2f} s/step)"
+                )
+                append_curve(
+                    out,
+                    epoch=epoch + 1,
+                    step=progress["step"],
+                    train_loss=mean_loss,
+                    lr=scheduler.get_last_lr()[0],
+                    elapsed_s=round(elapsed, 3),
+                )
+                running = {"loss": 0.0, "n": 0}
+            if progress["step"] >= total_steps:
+                done = True
+                break
+            if cfg.dev.every_steps and progress["step"] % cfg.dev.every_steps == 0:
+                dev_eval(epoch)
+            if progress["step"] % cfg.checkpoint_every_steps == 0:
+                checkpoint()
+            if stop_after_steps is not None and progress["step"] - first_step >= stop_after_steps:
+                stopped = True
+                break
+        bar.close()
+        if stopped:
+            checkpoint()
+            log.info(f"stopped after {progress['step'] - first_step} steps at step {progress['step']}; rerun to go on")
+            return {"steps": progress["step"], "stopped": True}
+        dev_loss = dev_eval(epoch)
+        if progress["batch"] >= len(batches):
+            progress["epoch"], progress["batch"] = epoch + 1, 0
+        checkpoint()
+        if done:
+            break
+    if dev_loss is None:  # killed between the last checkpoint and the end: the final dev loss is still owed
+        dev_loss = evaluate()
+    save_student(student, out / "model")
+    if student_dim != teacher_dim:
+        with atomic_write(out / "projection.pt", mode="wb") as f:
+            torch.save({"state_dict": projection.state_dict(), "in": student_dim, "out": teacher_dim}, f)
+    result = {
+        "steps": progress["step"],
+        "elapsed_s": round(time.time() - start, 1),
+        "dev_loss": dev_loss,
+        "train_utts": len(train_set.utts),
+        "dev_utts": len(dev_set.utts),
+        "skipped": {"train": train_skipped, "dev": dev_skipped},
+        "projection": student_dim != teacher_dim,
+    }
+    with atomic_write(done_file) as f:
+        json.dump(result, f, indent=1)
+    log.info(f"saved the student to {out / 'model'}")
+    return result
