@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from toolkit.train.data import collate, make_batches, shard_batches
+from toolkit.train.data import collate, make_batches, shard_batches, spread_subset
 from toolkit.train.schedule import lr_multiplier
 
 
@@ -53,3 +53,12 @@ def test_schedules():
     assert lr_multiplier(50, 100, 0, "constant") == 1.0
     with pytest.raises(ValueError, match="unknown schedule"):
         lr_multiplier(0, 1, 0, "step")
+
+
+def test_spread_subset_covers_the_whole_list():
+    items = list(range(10))
+    assert spread_subset(items, 5) == [0, 2, 4, 6, 8]
+    assert spread_subset(items, 3) == [0, 3, 6]
+    assert spread_subset(items, None) == items
+    assert spread_subset(items, 20) == items
+    assert spread_subset([], 3) == []

@@ -106,6 +106,17 @@ def make_batches(
     return batches
 
 
+def spread_subset(items: list, count: int | None) -> list:
+    """`count` items evenly spread over the list (all of them when count is None or covers the list).
+
+    Data dirs are sorted by utterance id, which starts with the speaker: the first N utterances would be the first
+    few speakers only, and a dev WER on them would follow those speakers rather than the whole set.
+    """
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i * len(items) // count] for i in range(count)]
+
+
 def shard_batches(batches: list[list[int]], rank: int, world_size: int) -> list[list[int]]:
     """This rank's batches; every rank gets the same number (the tail that does not divide evenly is dropped)."""
     usable = len(batches) - len(batches) % world_size

@@ -43,6 +43,7 @@ from toolkit.train.data import (
     make_batches,
     sequence_length,
     shard_batches,
+    spread_subset,
 )
 from toolkit.train.schedule import lr_multiplier
 
@@ -104,7 +105,7 @@ def compute_batch_loss(model, batch: list[Example], layout, cfg: TrainConfig, de
 
 @torch.inference_mode()
 def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig, device) -> dict[str, float]:
-    """Teacher-forced dev loss over all dev utterances and greedy WER over the first dev.max_utts."""
+    """Teacher-forced dev loss over all dev utterances and greedy WER over dev.max_utts of them, evenly spread."""
     model.eval()
     total, count = 0.0, 0
     lengths = [sequence_length(e, cfg.use_bos) for e in examples]
@@ -114,7 +115,7 @@ def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig
         count += len(batch)
     result = {"dev_loss": total / max(1, count)}
     if cfg.dev.decode_wer:
-        subset = examples[: cfg.dev.max_utts] if cfg.dev.max_utts else examples
+        subset = spread_subset(examples, cfg.dev.max_utts)
         prompts = [example_prompt(e, layout, cfg.use_bos) for e in subset]
         hyps = greedy_decode(model, prompts, layout, max_tokens=cfg.dev.max_tokens)
         refs = {e.uttid: tokenizer.decode([t - layout.text_offset for t in e.text]) for e in subset}
