@@ -1,0 +1,76 @@
+"""Run a trained downstream head (toolkit.bin.train_downstream) on a data dir and write its predictions.
+
+    python -m toolkit.bin.infer_downstream --model exp/pad_slocal_ic --data data/ic_test \\
+        --out exp/pad_slocal_ic/eval/ic_test/hyp.utt2intent [--upstream DIR] [--threads N] [--device cpu|cuda|auto]
+
+--model is the training run folder (its head.pt) or a head.pt file. The upstream is the one the head was trained on
+(recorded in head.pt) unless --upstream names another with the same layers and dims (e.g. the run moved). The output
+is a table in the format of the task's labels: `uttid label` for ic/er (utt2intent / utt2emotion), `uttid tagged
+transcript` for sf (text.slots), sorted like the data dir; toolkit.bin.score_slu scores it. It is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from toolkit.audio import AudioError
+from toolkit.fileio import TableError, atomic_write
+from toolkit.models.downstream import Upstream
+from toolkit.models.downstream_task import load_task
+from toolkit.train.downstream import DownstreamBatchConfig, HiddenStates, open_labelled, predict_set
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="training run folder (with head.pt) or a head.pt file")
+    parser.add_argument("--data", required=True, help="data dir to predict (wav.scp)")
+    parser.add_argument("--out", required=True, help="output table, e.g. .../eval/test/hyp.utt2intent")
+    parser.add_argument("--upstream", default=None, help="override the upstream recorded in head.pt")
+    parser.add_argument("--max-batch-seconds", type=float, default=200.0, help="padded audio per batch")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    head_file = Path(args.model)
+    if head_file.is_dir():
+        head_file = head_file / "head.pt"
+    try:
+        began = time.time()
+        if not head_file.is_file():
+            raise FileNotFoundError(f"{head_file} does not exist: train the head first (toolkit.bin.train_downstream)")
+        recorded = torch.load(head_file, map_location="cpu", weights_only=False)["upstream"]
+        upstream = Upstream(args.upstream or recorded, device=device)
+        task, state = load_task(head_file, upstream.num_layers, upstream.dim)
+        task.head.to(device)
+        precision = state.get("config", {}).get("precision", "fp32")
+        subset = open_labelled(Path(args.data), None)
+        features = HiddenStates(upstream, precision, cache=False)
+        batching = DownstreamBatchConfig(max_batch_seconds=args.max_batch_seconds, max_utts=None)
+        longest = max(subset.seconds.values())
+        if longest > batching.max_batch_seconds:
+            batching.max_batch_seconds = longest  # one long utterance alone still fits
+        hyps = predict_set(task, features, subset, subset.utts, batching, "test", progress=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(args.out) as f:
+            f.writelines(f"{u} {hyps[u]}\n" if hyps[u] else f"{u}\n" for u in subset.utts)
+    except (AudioError, TableError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        torch.set_num_threads(threads)
+    print(f"{len(subset.utts)} predictions ({task.kind}) in {time.time() - began:.0f} s -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

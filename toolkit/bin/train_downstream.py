@@ -1,0 +1,69 @@
+"""Train a SUPERB downstream head (IC, ER or SF) on a frozen upstream (see toolkit/train/downstream.py).
+
+    python -m toolkit.bin.train_downstream --config conf/downstream/ic.yaml --train data/ic_train \\
+        --valid data/ic_dev --upstream exp/distill/pad_slocal/model --out exp/pad_slocal_ic \\
+        [--set optim.lr=1e-3 --set epochs=5] [--threads N] [--device cpu|cuda|auto]
+
+--upstream (a hub name or a folder saved with save_pretrained) overrides the config's `upstream`. The data dirs need
+wav.scp and the task's label table (utt2intent for ic, utt2emotion for er, text.slots for sf; `label_table` in the
+config for another). Rerunning the same command after a crash (even kill -9) resumes from the last checkpoint; after
+completion it says so and exits 0. The trained head is out/head.pt (toolkit.bin.infer_downstream reads it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from toolkit.audio import AudioError
+from toolkit.config import ConfigError, load_config
+from toolkit.fileio import TableError
+from toolkit.train.downstream import DownstreamConfig, DownstreamPaths, train_downstream
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="downstream YAML (conf/downstream/*.yaml)")
+    parser.add_argument("--train", required=True, help="training data dir (wav.scp + label table)")
+    parser.add_argument("--valid", default=None, help="dev data dir: the best epoch is chosen on it")
+    parser.add_argument("--upstream", default=None, help="frozen upstream: hub name or save_pretrained folder")
+    parser.add_argument("--out", required=True, help="run directory, e.g. exp/pad_slocal_ic")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--stop-after-steps", type=int, default=None, help="end this run after N steps (resumable)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.stop_after_steps is not None and args.stop_after_steps < 1:
+        parser.error(f"--stop-after-steps must be >= 1, got {args.stop_after_steps}")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = list(args.set) + ([f"upstream={args.upstream}"] if args.upstream else [])
+    try:
+        cfg = load_config(DownstreamConfig, args.config, overrides)
+        paths = DownstreamPaths(
+            train=Path(args.train), out=Path(args.out), valid=Path(args.valid) if args.valid else None
+        )
+        result = train_downstream(cfg, paths, torch.device(device), stop_after_steps=args.stop_after_steps)
+    except (ConfigError, AudioError, TableError, FileNotFoundError, ValueError, FloatingPointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        torch.set_num_threads(threads)  # main() is also called in-process (tests)
+    if result.get("stopped"):
+        print(f"stopped at step {result['steps']}; rerun the same command to go on")
+    elif not result.get("already_complete"):
+        best = result["best"]
+        chosen = f"best dev {best['metric']:.2f}% at epoch {best['epoch']}" if best else "no dev set: last epoch"
+        print(f"trained {result['steps']} steps in {result['elapsed_s']:.0f} s ({chosen}); head in {args.out}/head.pt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""SUPERB-protocol downstream training on a frozen upstream: IC, ER or SF heads (toolkit/models/downstream_task.py).
+
+The upstream (any transformers wav2vec2-style model, hub name or folder: the recipe passes the distilled student)
+never changes, so its hidden states of an utterance are the same every epoch; `cache_features: true` keeps them in
+memory (as float16) after their first use, which makes every epoch after the first cost only the head. Its size is
+about utterances x seconds x frame rate x (layers + 1) x dim x 2 bytes: 0.5 GB for 3,000 three-second utterances of a
+4-layer 256-dim model at 50 Hz, 60 GB for Fluent Speech Commands on a Base model, where it must stay off. With the
+cache on, hidden states are rounded to float16 on their first use too, so an epoch reads the same values whether
+they come from the cache or not (and a resumed run matches an uninterrupted one).
+
+Training: batches of utterances of similar length up to `batching.max_batch_seconds` of padded audio and
+`batching.max_utts` utterances, AdamW (no weight decay on 1-d parameters), warmup then constant/linear/cosine,
+gradient clipping and accumulation, an optional step limit. After every epoch a dev pass: accuracy in percent (IC,
+ER; an utterance is right only if every head is) or slot-type F1 in percent (SF, with the slot-value CER logged);
+the best epoch's head is kept as best.pt. Everything random in a step (the batch order, dropout) depends only on
+(seed, epoch, batch), and checkpoints hold the head, optimizer, scheduler, the position in the data and the best
+score so far: a run killed at any moment (kill -9) and restarted ends with the same head as one never interrupted.
+
+Outputs in --out: config.yaml (resolved; the upstream included), train.log, curves.csv, checkpoints/, best.pt (the
+best dev epoch so far) and head.pt (the final choice, written last: the best epoch's head, or the last epoch's when
+there is no dev set). A rerun after head.pt exists says so; a different config in a started folder is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from toolkit.audio import audio_info, load_audio, resample
+from toolkit.config import ConfigError, load_yaml, save_config, to_dict
+from toolkit.datadir import DataDir, load_data_dir
+from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig
+from toolkit.models.downstream_task import DownstreamTask, default_label_table, save_task
+from toolkit.scoring.slu import compute_slots, score_intents
+from toolkit.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train.data import make_batches, spread_subset
+from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.schedule import lr_multiplier
+
+log = logging.getLogger("toolkit.train")
+CURVE_COLUMNS = ("epoch", "step", "train_loss", "dev_metric", "dev_cer", "lr", "elapsed_s")
+
+
+@dataclass
+class DownstreamBatchConfig:
+    max_batch_seconds: float = 100.0  # padded audio per batch
+    max_utts: int | None = 32  # utterances per batch (SUPERB's batch size for IC and ER)
+
+    def __post_init__(self):
+        if self.max_batch_seconds <= 0:
+            raise ValueError(f"max_batch_seconds must be > 0, got {self.max_batch_seconds}")
+        if self.max_utts is not None and self.max_utts < 1:
+            raise ValueError(f"max_utts must be >= 1 or null, got {self.max_utts}")
+
+
+@dataclass
+class DownstreamDevConfig:
+    max_utts: int | None = None  # dev metric on N utterances spread over the dev set; null: all of them
+
+
+@dataclass
+class DownstreamOptimConfig:
+    # SUPERB's IC/ER/SF: Adam(W) at 1e-4 without a schedule.
+    lr: float = 1e-4  # peak learning rate
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0
+    schedule: str = "constant"  # constant | linear | cosine (after warmup)
+    final_lr_ratio: float = 0.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    grad_accum: int = 1  # batches per optimizer step
+
+    def __post_init__(self):
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0 and self.grad_clip >= 0):
+            raise ValueError("optim.lr must be > 0 and optim.weight_decay, warmup_steps, grad_clip >= 0")
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ValueError(f"optim.schedule must be constant, linear or cosine, got '{self.schedule}'")
+
+
+@dataclass
+class DownstreamConfig:
+    task: str = "ic"  # ic | er | sf
+    upstream: str = ""  # hub name or folder of the frozen upstream (the recipe passes the distilled student)
+    label_table: str | None = None  # default: utt2intent (ic), utt2emotion (er), text.slots (sf)
+    label_fields: list[str] | None = None  # ic: names of the '|' fields, one head each (FSC: action,object,location)
+    classifier: UtteranceClassifierConfig = field(default_factory=UtteranceClassifierConfig)
+    slot_filling: SlotFillingConfig = field(default_factory=SlotFillingConfig)
+    optim: DownstreamOptimConfig = field(default_factory=DownstreamOptimConfig)
+    batching: DownstreamBatchConfig = field(default_factory=DownstreamBatchConfig)
+    dev: DownstreamDevConfig = field(default_factory=DownstreamDevConfig)
+    epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there)
+    cache_features: bool = False  # keep the upstream's hidden states in memory (see the module docstring)
+    seed: int = 1
+    precision: str = "fp32"  # fp32 | bf16: autocast of the upstream's forward (the head always runs in fp32)
+    checkpoint_every_steps: int = 500  # plus one at the end of every epoch
+    keep_last: int = 2
+    log_every_steps: int = 50
+
+    def __post_init__(self):
+        default_label_table(self.task)
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got '{self.precision}'")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or null, got {self.max_steps}")
+        if self.optim.grad_accum < 1:
+            raise ValueError(f"optim.grad_accum must be >= 1, got {self.optim.grad_accum}")
+        if self.label_fields is not None and self.task != "ic":
+            raise ValueError("label_fields applies to task ic only")
+
+    @property
+    def table(self) -> str:
+        return self.label_table or default_label_table(self.task)
+
+    def head_config(self) -> dict:
+        return to_dict(self.slot_filling if self.task == "sf" else self.classifier)
+
+
+@dataclass
+class DownstreamPaths:
+    train: Path
+    out: Path
+    valid: Path | None = None
+
+
+# ---- data ----
+
+
+@dataclass
+class LabelledSet:
+    data: DataDir
+    utts: list[str]
+    labels: dict[str, str]
+    seconds: dict[str, float]
+
+
+def open_labelled(path: Path, table: str | None) -> LabelledSet:
+    """A data dir with wav.scp and the task's label table (every utterance labelled); table None: no labels."""
+    data = load_data_dir(path)
+    for name in ("wav.scp", table):
+        if name and not data.has(name):
+            raise FileNotFoundError(f"{path}/{name} does not exist: the task needs it (see local/data.sh)")
+    if not data.utt_ids:
+        raise ValueError(f"{path}: no utterances")
+    labels = data[table] if table else {}
+    missing = [u for u in data.utt_ids if u not in labels] if table else []
+    if missing:
+        raise ValueError(
+            f"{path}/{table}: {len(missing)} utterance(s) of {path}/wav.scp have no label, e.g. '{missing[0]}'; "
+            "fix the table or subset the data dir"
+        )
+    seconds = {}
+    for utt in data.utt_ids:
+        start, end = data.segment_of(utt)
+        if data.has("utt2dur"):
+            seconds[utt] = float(data["utt2dur"][utt])
+        elif start is not None and end is not None and end > 0:
+            seconds[utt] = end - start
+        else:
+            seconds[utt] = audio_info(data["wav.scp"][data.recording_of(utt)], uttid=utt).duration
+    return LabelledSet(data, list(data.utt_ids), {u: labels[u] for u in data.utt_ids} if table else {}, seconds)
+
+
+def read_wave(data: DataDir, utt: str, sample_rate: int) -> np.ndarray:
+    start, end = data.segment_of(utt)
+    wave, sr = load_audio(data["wav.scp"][data.recording_of(utt)], uttid=utt, start=start, end=end)
+    return resample(wave, sr, sample_rate)
+
+
+class HiddenStates:
+    """Hidden states of utterances from the frozen upstream, optionally kept in memory (float16) after first use."""
+
+    def __init__(self, upstream: Upstream, precision: str, cache: bool):
+        self.upstream = upstream
+        self.precision = precision
+        self.cache: dict[tuple[str, str], torch.Tensor] | None = {} if cache else None
+
+    def batch(self, subset: LabelledSet, utts: list[str], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states [L, B, T, D] (float32, padding zero) and the frame mask [B, T] of `utts`."""
+        todo = [u for u in utts if self.cache is None or (name, u) not in self.cache]
+        fresh: dict[str, torch.Tensor] = {}
+        if todo:
+            waves = [read_wave(subset.data, u, self.upstream.sample_rate) for u in todo]
+            dtype = torch.bfloat16 if self.precision == "bf16" else None
+            with torch.autocast(self.upstream.device.type, dtype=dtype, enabled=dtype is not None):
+                hidden, mask = self.upstream(waves, todo)
+            lengths = mask.sum(1).tolist()
+            for i, u in enumerate(todo):
+                h = hidden[:, i, : int(lengths[i])]
+                fresh[u] = h.half() if self.cache is not None else h.float()
+                if self.cache is not None:
+                    self.cache[(name, u)] = fresh[u].cpu()
+        parts = [fresh[u] if u in fresh else self.cache[(name, u)] for u in utts]
+        device = self.upstream.device
+        longest = max(p.shape[1] for p in parts)
+        layers, dim = parts[0].shape[0], parts[0].shape[2]
+        hidden = torch.zeros(layers, len(parts), longest, dim, device=device)
+        mask = torch.zeros(len(parts), longest, dtype=torch.bool, device=device)
+        for i, p in enumerate(parts):
+            hidden[:, i, : p.shape[1]] = p.to(device).float()
+            mask[i, : p.shape[1]] = True
+        return hidden, mask
+
+
+def frame_lengths(subset: LabelledSet, frame_rate: float) -> list[int]:
+    return [max(1, round(subset.seconds[u] * frame_rate)) for u in subset.utts]
+
+
+# ---- evaluation ----
+
+
+def evaluate(
+    task: DownstreamTask, features: HiddenStates, subset: LabelledSet, utts: list[str], cfg: DownstreamConfig
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Predictions for `utts` and the dev metrics: {"metric": accuracy or slot-type F1 (%), "cer": SF only}."""
+    hyps = predict_set(task, features, subset, utts, cfg.batching, "dev")
+    refs = {u: subset.labels[u] for u in utts}
+    if task.kind == "sf":
+        summary, _ = compute_slots(refs, hyps)
+        return hyps, {"metric": float(summary["slot_type_f1"]), "cer": float(summary["slot_value_cer"])}
+    summary = score_intents(refs, hyps)
+    return hyps, {"metric": float(summary["accuracy"])}
+
+
+def predict_set(
+    task: DownstreamTask,
+    features: HiddenStates,
+    subset: LabelledSet,
+    utts: list[str],
+    batching: DownstreamBatchConfig,
+    name: str,
+    progress: bool = False,
+) -> dict[str, str]:
+    """uttid -> predicted label string, batched by length."""
+    task.head.eval()
+    rate = features.upstream.frame_rate
+    lengths = [max(1, round(subset.seconds[u] * rate)) for u in utts]
+    batches = make_batches(lengths, int(batching.max_batch_seconds * rate), 0, 0, batching.max_utts, shuffle=False)
+    hyps: dict[str, str] = {}
+    for batch in tqdm(batches, desc=f"predict {name}", disable=not progress, mininterval=PROGRESS_INTERVAL_S):
+        ids = [utts[i] for i in batch]
+        hidden, mask = features.batch(subset, ids, name)
+        hyps.update(zip(ids, task.predict(hidden, mask), strict=True))
+    return hyps
+
+
+def append_curve(out: Path, **values: float) -> None:
+    path = out / "curves.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(CURVE_COLUMNS)
+        writer.writerow([values.get(c, "") for c in CURVE_COLUMNS])
+
+
+# ---- training ----
+
+
+def train_downstream(
+    cfg: DownstreamConfig, paths: DownstreamPaths, device: torch.device, stop_after_steps: int | None = None
+) -> dict[str, object]:
+    """Train (or resume) into paths.out; see the module docstring for what is written."""
+    if not cfg.upstream:
+        raise ConfigError("upstream is not set: give the frozen upstream's hub name or folder (--upstream)")
+    out = paths.out
+    saved = out / "config.yaml"
+    if (out / "checkpoints").exists() and saved.exists() and load_yaml(saved) != to_dict(cfg):
+        raise ConfigError(
+            f"{out} holds a run of a different configuration ({saved}); rerun with the same config, "
+            "or train into a new --out"
+        )
+    if (out / "head.pt").is_file():
+        print(f"{out}: downstream training is complete (head in {out / 'head.pt'}); nothing to do")
+        return {"already_complete": True}
+    train_set = open_labelled(paths.train, cfg.table)
+    valid_set = open_labelled(paths.valid, cfg.table) if paths.valid else None
+    setup_logging(out, True)
+    save_config(cfg, saved)
+
+    torch.manual_seed(cfg.seed)
+    upstream = Upstream(cfg.upstream, device=str(device))
+    task = DownstreamTask.build(
+        cfg.task,
+        [train_set.labels[u] for u in train_set.utts],
+        upstream.num_layers,
+        upstream.dim,
+        cfg.label_fields,
+        cfg.classifier,
+        cfg.slot_filling,
+    )
+    task.check_labels(train_set.labels, f"{paths.train}/{cfg.table}")
+    if valid_set is not None:
+        task.check_labels(valid_set.labels, f"{paths.valid}/{cfg.table}")
+    task.head.to(device)
+    features = HiddenStates(upstream, cfg.precision, cfg.cache_features)
+
+    rate = upstream.frame_rate
+    lengths = frame_lengths(train_set, rate)
+    budget = int(cfg.batching.max_batch_seconds * rate)
+    too_long = [u for u, n in zip(train_set.utts, lengths, strict=True) if n > budget]
+    if too_long:
+        raise ValueError(
+            f"{paths.train}: {len(too_long)} utterance(s) are longer than batching.max_batch_seconds "
+            f"({cfg.batching.max_batch_seconds} s), e.g. '{too_long[0]}' ({train_set.seconds[too_long[0]]:.1f} s); "
+            "raise it"
+        )
+    dev_utts = spread_subset(valid_set.utts, cfg.dev.max_utts) if valid_set else []
+
+    optimizer = make_optimizer(task.head, cfg)
+    batches_per_epoch = len(make_batches(lengths, budget, cfg.seed, 0, cfg.batching.max_utts))
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.optim.grad_accum))
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    def schedule(step: int) -> float:
+        o = cfg.optim
+        return lr_multiplier(step, total_steps, o.warmup_steps, o.schedule, o.final_lr_ratio)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    ckpt_dir = out / "checkpoints"
+    progress: dict = {"epoch": 0, "batch": 0, "step": 0, "history": [], "best": None}
+    state = load_latest(ckpt_dir)
+    if state is not None:
+        task.head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        progress = state["progress"]
+        log.info(
+            f"resumed from {ckpt_dir} at step {progress['step']} "
+            f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
+        )
+
+    def checkpoint() -> None:
+        snapshot = {
+            "head": task.head.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_state(),
+            "progress": progress,
+        }
+        save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+
+    def task_state(extra: dict) -> dict:
+        return task.state(cfg.head_config(), cfg.upstream, {"config": to_dict(cfg), **extra})
+
+    num_params = sum(p.numel() for p in task.head.parameters())
+    log.info(
+        f"task {cfg.task} on {cfg.upstream} ({upstream.num_layers} hidden states of {upstream.dim} dims, "
+        f"{rate:g} frames/s): {len(train_set.utts)} training utterances "
+        f"({sum(train_set.seconds.values()) / 3600:.2f} h), {len(dev_utts)} dev, {batches_per_epoch} batches per "
+        f"epoch, {num_params / 1e6:.2f}M head parameters, {total_steps} optimizer steps"
+    )
+    start = time.time()
+    first_step = progress["step"]
+    done = False
+    for epoch in range(progress["epoch"], cfg.epochs):
+        if cfg.max_steps and progress["step"] >= cfg.max_steps:
+            break  # killed after the last checkpoint but before head.pt was written
+        batches = make_batches(lengths, budget, cfg.seed, epoch, cfg.batching.max_utts)
+        first = progress["batch"] if epoch == progress["epoch"] else 0
+        running = {"loss": 0.0, "n": 0}
+        bar = tqdm(
+            total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=PROGRESS_INTERVAL_S
+        )
+        task.head.train()
+        for index in range(first, len(batches)):
+            torch.manual_seed(step_seed(cfg.seed, epoch * 1_000_000 + index))  # dropout: resume-exact
+            ids = [train_set.utts[i] for i in batches[index]]
+            hidden, mask = features.batch(train_set, ids, "train")
+            loss = task.loss(hidden, mask, [train_set.labels[u] for u in ids], ids)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite loss at epoch {epoch + 1} batch {index} (utterances {', '.join(ids[:3])}...); "
+                    "lower optim.lr"
+                )
+            (loss / cfg.optim.grad_accum).backward()
+            running["loss"] += loss.item()
+            running["n"] += 1
+            bar.update(1)
+            if (index + 1) % cfg.optim.grad_accum and index + 1 != len(batches):
+                continue
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(task.head.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            progress["step"] += 1
+            progress["batch"], progress["epoch"] = index + 1, epoch
+            mean_loss = running["loss"] / running["n"]
+            bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if progress["step"] % cfg.log_every_steps == 0:
+                elapsed = time.time() - start
+                log.info(
+                    f"epoch {epoch + 1} step {progress['step']}: loss {mean_loss:.4f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} ({elapsed / max(1, progress['step'] - first_step):.2f} s/step)"
+                )
+                append_curve(
+                    out, epoch=epoch + 1, step=progress["step"], train_loss=mean_loss,
+                    lr=scheduler.get_last_lr()[0], elapsed_s=elapsed,
+                )  # fmt: skip
+                running = {"loss": 0.0, "n": 0}
+            if progress["step"] % cfg.checkpoint_every_steps == 0:
+                checkpoint()
+            if cfg.max_steps and progress["step"] >= cfg.max_steps:
+                done = True
+                break
+            if stop_after_steps is not None and progress["step"] - first_step >= stop_after_steps:
+                bar.close()
+                checkpoint()
+                log.info(f"stopped at step {progress['step']}; rerun the same command to go on")
+                return {"stopped": True, "steps": progress["step"]}
+        bar.close()
+        record: dict = {"epoch": epoch + 1, "step": progress["step"]}
+        if valid_set is not None:
+            _, metrics = evaluate(task, features, valid_set, dev_utts, cfg)
+            record.update(metrics)
+            best = progress["best"]
+            # Higher is better for both metrics; on a tie the earlier epoch stays (fewer steps, same score).
+            if best is None or metrics["metric"] > best["metric"]:
+                progress["best"] = record
+                save_task(task_state({"epoch": epoch + 1, "dev": metrics}), out / "best.pt")
+            name = "slot-type F1" if cfg.task == "sf" else "accuracy"
+            cer = f", slot-value CER {metrics['cer']:.2f}%" if "cer" in metrics else ""
+            log.info(
+                f"epoch {epoch + 1} done: dev {name} {metrics['metric']:.2f}%{cer} "
+                f"(best {progress['best']['metric']:.2f}% at epoch {progress['best']['epoch']})"
+            )
+            append_curve(
+                out, epoch=epoch + 1, step=progress["step"], dev_metric=metrics["metric"],
+                dev_cer=metrics.get("cer", ""), elapsed_s=time.time() - start,
+            )  # fmt: skip
+        progress["history"].append(record)
+        if not done or progress["batch"] >= len(batches):
+            progress["epoch"], progress["batch"] = epoch + 1, 0
+        checkpoint()
+        if done:
+            break
+    if valid_set is not None and (out / "best.pt").is_file():
+        shutil.copyfile(out / "best.pt", out / "head.pt.tmp")
+        os.replace(out / "head.pt.tmp", out / "head.pt")
+    else:
+        save_task(task_state({"epoch": progress["epoch"], "dev": None}), out / "head.pt")
+    best = progress["best"]
+    log.info(
+        f"saved {out / 'head.pt'}"
+        + (f" (epoch {best['epoch']}, dev {best['metric']:.2f}%)" if best else " (last epoch; no dev set)")
+    )
+    return {
+        "steps": progress["step"],
+        "elapsed_s": time.time() - start,
+        "best": best,
+        "train_utts": len(train_set.utts),
+    }
