@@ -3,7 +3,8 @@
 A data dir is a folder of sorted `key value` text tables. Per-utterance tables (keyed by utterance id):
 `text`, `utt2spk`, `utt2dur`, `utt2num_samples`, `segments`, and the SLU extras `utt2intent` (an intent label; when it
 is made of slots they are joined by '|', e.g. `activate|lights|kitchen`) and `text.slots` (the transcript with
-SUPERB-style slot tags, `set an alarm for B-time seven thirty E-time`). `phone_ali` holds frame-level phone labels
+SUPERB-style slot tags, `set an alarm for B-time seven thirty E-time`), and `utt2emotion` (an emotion class label,
+e.g. IEMOCAP's `neu`, `hap`, `ang`, `sad`). `phone_ali` holds frame-level phone labels
 (100 Hz). `wav.scp` maps a recording id to a path or a `command |` pipe; without `segments` recordings are
 utterances. `spk2utt` is derived from `utt2spk` on write. Validation lives in toolkit/validate.py.
 """
@@ -26,6 +27,7 @@ UTT_TABLES = (
     "segments",
     "utt2intent",
     "text.slots",
+    "utt2emotion",
     "phone_ali",
     "utt2lang",
 )

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Fluent Speech Commands data preparation: data/train data/valid data/test, one per csv of the corpus (see db.sh).
+# Each holds wav.scp text utt2spk spk2utt utt2dur and utt2intent (`action|object|location`, e.g. activate|lights|none).
+# Transcripts keep the corpus' case; speakers are FSC's speakerId.
+# The work is done by `python -m toolkit.bin.prepare_fsc` (one split at a time; --help for details).
+set -euo pipefail
+
+db_root=""   # the fluent_speech_commands_dataset folder; default: $FSC from db.sh
+nj=4         # threads reading the wav headers (durations) and checking the audio
+
+help_message="Usage: $0 [--db_root DIR] [--nj N]
+  --db_root defaults to \$FSC (db.sh): the fluent_speech_commands_dataset folder, holding data/*_data.csv and wavs/
+  --nj      threads reading the wav headers (default: $nj)
+Writes data/train, data/valid, data/test."
+. ./db.sh
+. utils/parse_options.sh
+. ./path.sh
+
+log() { echo "$(date '+%H:%M:%S') (local/data.sh) $*"; }
+die() { echo "error: $*" >&2; exit 1; }
+
+[ "$#" -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
+[[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
+db_root=${db_root:-$FSC}
+splits="train valid test"
+
+where="Set FSC in $(pwd)/db.sh (or export it), or pass --db_root DIR
+       (DIR being the fluent_speech_commands_dataset folder).
+       The recipe does not download: get the corpus from
+       https://fluent.ai/fluent-speech-commands-a-dataset-for-spoken-language-understanding-research/ and extract it."
+[ -n "$db_root" ] || die "the corpus folder is not set.
+       $where"
+# Every csv is checked before any work, so that a missing one is reported at once.
+for split in $splits; do
+    if [ ! -f "$db_root/data/${split}_data.csv" ]; then
+        hint=""
+        inner="$db_root/fluent_speech_commands_dataset"
+        if [ -f "$inner/data/${split}_data.csv" ]; then
+            hint=" (found $inner/data/${split}_data.csv: use --db_root $inner)"
+        fi
+        die "$db_root/data/${split}_data.csv does not exist$hint.
+       $where"
+    fi
+done
+
+mkdir -p data
+for split in $splits; do
+    log "$db_root/data/${split}_data.csv -> data/$split"
+    rm -rf "data/$split.tmp"
+    python -m toolkit.bin.prepare_fsc --db_root "$db_root" --split "$split" --out "data/$split.tmp" --nj "$nj"
+    rm -rf "data/$split"
+    mv "data/$split.tmp" "data/$split"
+done
+
+# `python -m toolkit.bin.validate_data_dir data/<split> --sample-rate 16000` for each, in one process (its import
+# is slow); the audio headers are opened again, so a wav at another rate is caught here.
+python -c 'import sys; from toolkit.bin.validate_data_dir import main
+nj = sys.argv[1]
+sys.exit(max([main([d, "--sample-rate", "16000", "--nj", nj]) for d in sys.argv[2:]]))' \
+    "$nj" data/train data/valid data/test
+log "done: data/train data/valid data/test"

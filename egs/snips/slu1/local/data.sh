@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Audio SNIPS data preparation as SUPERB's slot filling task splits it (see db.sh): by voice,
+#     data/train   Ivy Joanna Joey Justin Kendra Kimberly Matthew Salli   (the train/ folder)
+#     data/valid   Aditi Amy Geraint Nicole                               (the valid/ folder)
+#     data/test    Brian Emma Raveena Russell                             (the test/ folder)
+# Each holds wav.scp text (lower case, no tags) text.slots (`... B-city kaneville E-city ...`) utt2intent utt2spk
+# spk2utt utt2dur. The work is done by `python -m toolkit.bin.prepare_snips` (one split at a time; --help).
+set -euo pipefail
+
+db_root=""   # the SNIPS folder holding all.iob.snips.txt and train/ valid/ test/; default: $SNIPS from db.sh
+nj=4         # threads reading the wav headers (durations) and checking the audio
+
+help_message="Usage: $0 [--db_root DIR] [--nj N]
+  --db_root defaults to \$SNIPS (db.sh): the folder holding all.iob.snips.txt and the train/ valid/ test/ wav folders
+  --nj      threads reading the wav headers (default: $nj)
+Writes data/train, data/valid, data/test with SUPERB's voices."
+. ./db.sh
+. utils/parse_options.sh
+. ./path.sh
+
+log() { echo "$(date '+%H:%M:%S') (local/data.sh) $*"; }
+die() { echo "error: $*" >&2; exit 1; }
+
+[ "$#" -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
+[[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
+db_root=${db_root:-$SNIPS}
+splits="train valid test"
+
+where="Set SNIPS in $(pwd)/db.sh (or export it), or pass --db_root DIR (DIR holding all.iob.snips.txt and $splits).
+       The recipe does not download: get the audio and annotation from
+       https://github.com/aws-samples/aws-lex-noisy-spoken-language-understanding and convert them with s3prl's
+       preprocess/snips_prepare_data.sh (https://github.com/s3prl/s3prl), as SUPERB does."
+[ -n "$db_root" ] || die "the corpus folder is not set.
+       $where"
+# Everything is checked before any work, so that a missing part is reported at once.
+for needed in all.iob.snips.txt $splits; do
+    if [ ! -e "$db_root/$needed" ]; then
+        hint=""
+        if [ -e "$db_root/SNIPS/$needed" ]; then
+            hint=" (found $db_root/SNIPS/$needed: use --db_root $db_root/SNIPS)"
+        fi
+        die "$db_root/$needed does not exist$hint.
+       $where"
+    fi
+done
+
+mkdir -p data
+for split in $splits; do
+    log "$db_root/$split -> data/$split"
+    rm -rf "data/$split.tmp"
+    python -m toolkit.bin.prepare_snips --db_root "$db_root" --split "$split" --out "data/$split.tmp" --nj "$nj"
+    rm -rf "data/$split"
+    mv "data/$split.tmp" "data/$split"
+done
+
+# `python -m toolkit.bin.validate_data_dir data/<split> --sample-rate 16000` for each, in one process (its import
+# is slow); the audio headers are opened again, so a wav at another rate is caught here.
+python -c 'import sys; from toolkit.bin.validate_data_dir import main
+nj = sys.argv[1]
+sys.exit(max([main([d, "--sample-rate", "16000", "--nj", nj]) for d in sys.argv[2:]]))' \
+    "$nj" data/train data/valid data/test
+log "done: data/train data/valid data/test"
