@@ -77,15 +77,17 @@ class DownstreamTask:
         labels = IntentLabels.from_labels(train_labels, fields)
         return cls(kind, UtteranceClassifier(num_layers, input_dim, labels.num_classes, classifier), labels=labels)
 
-    def check_labels(self, labels: Mapping[str, str], where: str) -> None:
-        """Raise ValueError naming `where` (a file) and the utterance when a label cannot be encoded."""
+    def unknown_labels(self, labels: Mapping[str, str]) -> list[str]:
+        """Utterances whose label has a class the head does not know (it can never predict them right)."""
         if self.kind == "sf":
-            return  # every line is a CTC target; unseen characters become <unk>
+            return []  # every line is a CTC target; unseen characters become <unk>
+        unknown = []
         for uttid, label in labels.items():
             try:
                 self.labels.encode(label, uttid)
-            except ValueError as e:
-                raise ValueError(f"{where}: {e}; labels must be among those of the training set") from None
+            except ValueError:
+                unknown.append(uttid)
+        return unknown
 
     def loss(self, hidden: torch.Tensor, mask: torch.Tensor, labels: Sequence[str], ids: Sequence[str]) -> torch.Tensor:
         """Mean loss of a batch: hidden states [L, B, T, D], frame mask [B, T], one label string per utterance."""

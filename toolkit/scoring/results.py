@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
 
-KIND_TITLES = {"asr": "ASR", "ic": "SLU: intent classification", "sf": "SLU: slot filling", "slu": "SLU"}
+KIND_TITLES = {
+    "asr": "ASR",
+    "ic": "SLU: intent classification",
+    "er": "SLU: emotion recognition",
+    "sf": "SLU: slot filling",
+    "slu": "SLU",
+}
 # Column order for known metrics; anything else a score.json holds follows, sorted. (key, header, is percent)
 ASR_COLUMNS = [("n_utt", "#utt", False), ("wer", "WER", True), ("cer", "CER", True), ("sent_err", "S.Err", True)]
 _KNOWN_HEADERS = {

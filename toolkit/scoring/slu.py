@@ -280,10 +280,14 @@ def score_sf(
 
 
 def score_ic(
-    ref: Mapping[str, str], hyp: Mapping[str, str], out_dir: str | Path, slot_names: Sequence[str] | None = None
+    ref: Mapping[str, str],
+    hyp: Mapping[str, str],
+    out_dir: str | Path,
+    slot_names: Sequence[str] | None = None,
+    task: str = "ic",
 ) -> dict[str, object]:
-    """Score intent labels and write score.json (plus intents.txt listing the wrong utterances)."""
-    summary = score_intents(ref, hyp, slot_names)
+    """Score intent (or, task "er", emotion) labels; write score.json and intents.txt (the wrong utterances)."""
+    summary = {**score_intents(ref, hyp, slot_names), "task": task}
     with atomic_write(Path(out_dir) / "intents.txt") as f:
         for u in sorted(ref, key=sort_key):
             h = hyp.get(u, "")

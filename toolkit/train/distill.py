@@ -95,6 +95,7 @@ from toolkit.models.teacher_cache import (
     model_folder,
     prepare_text,
     prior_as_attention,
+    resolve_packaged_model,
     teacher_entries,
     tokenize,
 )
@@ -542,7 +543,8 @@ def distill(
 
     from transformers import AutoConfig
 
-    check_model_source(cfg.teacher, "teacher")
+    teacher_name = resolve_packaged_model(cfg.teacher)
+    check_model_source(teacher_name, "teacher")
     train_data = open_paired(paths.data)
     dev_data = open_paired(paths.dev) if paths.dev is not None else train_data
     setup_logging(out, True)
@@ -550,8 +552,8 @@ def distill(
     began = time.time()
 
     # Models first: their configs decide which utterances are usable (frames, token limit).
-    tokenizer = load_text_tokenizer(cfg.teacher)
-    teacher_config = AutoConfig.from_pretrained(cfg.teacher)
+    tokenizer = load_text_tokenizer(teacher_name)
+    teacher_config = AutoConfig.from_pretrained(teacher_name)
     teacher_dim, teacher_layers = int(teacher_config.hidden_size), int(teacher_config.num_hidden_layers)
     torch.manual_seed(cfg.seed)
     student = load_student(cfg, device)
@@ -595,12 +597,12 @@ def distill(
                 )
         bar = tqdm(total=len(texts), desc="teacher outputs", mininterval=PROGRESS_INTERVAL_S, leave=False)
         entries, counts = teacher_entries(
-            cfg.teacher, texts, cfg.loss.text_asp_layers, cfg.lowercase_text, cache_dir, device, progress=bar.update
+            teacher_name, texts, cfg.loss.text_asp_layers, cfg.lowercase_text, cache_dir, device, progress=bar.update
         )
         bar.close()
         log.info(f"teacher outputs: {counts['cached']} cached, {counts['computed']} computed ({cache_dir})")
     else:
-        teacher = load_text_teacher(cfg.teacher, device)
+        teacher = load_text_teacher(teacher_name, device)
     text_attention = needs_text_attention(cfg.loss)
 
     def text_batch(paired: PairedSet, utts: list[str]):

@@ -64,6 +64,7 @@ Options (defaults in brackets):
 . ./cmd.sh
 . utils/parse_options.sh
 . ./path.sh
+. utils/pipeline.sh
 
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (asr.sh) $*"; }
 die() { log "error: $*" >&2; exit 1; }
@@ -90,29 +91,6 @@ mkdir -p "$expdir/logs" "$expdir/.done"
 # Stage output goes through `tee` into a log; tell the job runner whether a terminal is watching, so that it
 # redraws progress bars in place there and writes a plain line every 30 s otherwise.
 if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi
-
-# run_sharded SRC DST NAME MODULE [ARGS...]: run `python -m MODULE ARGS --src <shard> --dst <part>` on --nj shards
-# of data dir SRC, combine the parts into DST.tmp and only then replace DST. New audio goes to DST.tmp/wav but
-# wav.scp names DST/wav, its place after the rename.
-run_sharded() {
-    local src=$1 dst=$2 name=$3 module=$4
-    shift 4
-    local tmp="${dst}.tmp"
-    local num_utts jobs
-    num_utts=$(wc -l < "$src/utt2spk")
-    jobs=$(( nj < num_utts ? nj : num_utts ))
-    rm -rf "$tmp"
-    python -m toolkit.bin.split_data_dir "$src" "$jobs"
-    run_jobs --nj "$jobs" --log "$tmp/log/$name.JOB.log" -- \
-        python -m "$module" "$@" --src "$src/split$jobs/JOB" --dst "$tmp/parts/JOB" \
-        --wav-dir "$tmp/wav" --final-wav-dir "$(pwd)/$dst/wav"
-    local parts=()
-    for k in $(seq 1 "$jobs"); do parts+=("$tmp/parts/$k"); done
-    python -m toolkit.bin.combine_data_dir --concat dropped_utts --out "$tmp" "${parts[@]}"
-    rm -rf "$tmp/parts"
-    rm -rf "$dst"
-    mv "$tmp" "$dst"
-}
 
 # ---- stages: stageN runs the work; stageN_io sets what the .done hash covers ----
 stage1_io() {
@@ -303,35 +281,12 @@ stage9() {
 # ---- the driver ----
 stage_name=([1]="data preparation" [2]="speed perturbation" [3]="format audio" [4]="fit discretizer"
     [5]="dump units" [6]="tokenizers" [7]="training" [8]="decoding" [9]="scoring")
-for n in $(seq "$stage" "$stop_stage"); do
-    declare -F "stage$n" > /dev/null || die "stage $n is not implemented"
-    "stage${n}_io"
+stage_marker() {
     # Stages 4-6 are per discretizer and 7-9 per training run, so switching between them never redoes work.
-    case $n in
-        4|5|6) marker="$expdir/.done/stage$n.$discretizer" ;;
-        7|8|9) marker="$expdir/.done/stage$n.$tag" ;;
-        *) marker="$expdir/.done/stage$n" ;;
+    case $1 in
+        4|5|6) echo "$expdir/.done/stage$1.$discretizer" ;;
+        7|8|9) echo "$expdir/.done/stage$1.$tag" ;;
+        *) echo "$expdir/.done/stage$1" ;;
     esac
-    if python -m toolkit.bin.stage check --label "stage $n (${stage_name[$n]})" --marker "$marker" \
-        --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"; then
-        continue
-    fi
-    logfile="$expdir/logs/stage$n.log"
-    start=$(date +%s)
-    # The stage runs in a subshell outside any `if`, so that `set -e` stops it at its first failing command
-    # (bash ignores errexit inside a function called from a condition).
-    set +e
-    ( set -e; "stage$n" ) 2>&1 | tee "$logfile"
-    rc=${PIPESTATUS[0]}
-    set -e
-    if [ "$rc" -ne 0 ]; then
-        echo "" >&2
-        log "stage $n (${stage_name[$n]}) FAILED; last lines of $logfile:" >&2
-        python -c 'import sys; from toolkit.jobs import log_tail; from pathlib import Path; print(log_tail(Path(sys.argv[1])))' \
-            "$logfile" >&2
-        exit 1
-    fi
-    python -m toolkit.bin.stage mark --marker "$marker" --inputs "${inputs[@]+"${inputs[@]}"}" --options "$options"
-    log "stage $n (${stage_name[$n]}) finished in $(( $(date +%s) - start )) s; log: $logfile"
-done
-log "stages $stage-$stop_stage done"
+}
+run_stages

@@ -1,0 +1,59 @@
+# Shared by the pipelines (asr.sh, slu.sh): sharded data-dir jobs and the stage driver. Sourced, never run.
+# The calling script defines log, die, nj, expdir, stage, stop_stage, the array stage_name, and for every stage N
+# the functions stageN (the work) and stageN_io (sets inputs, outputs and options for the .done hash), plus
+# stage_marker N (prints the .done marker path of stage N).
+
+# run_sharded SRC DST NAME MODULE [ARGS...]: run `python -m MODULE ARGS --src <shard> --dst <part>` on --nj shards
+# of data dir SRC, combine the parts into DST.tmp and only then replace DST. New audio goes to DST.tmp/wav but
+# wav.scp names DST/wav, its place after the rename.
+run_sharded() {
+    local src=$1 dst=$2 name=$3 module=$4
+    shift 4
+    local tmp="${dst}.tmp"
+    local num_utts jobs
+    num_utts=$(wc -l < "$src/utt2spk")
+    jobs=$(( nj < num_utts ? nj : num_utts ))
+    rm -rf "$tmp"
+    python -m toolkit.bin.split_data_dir "$src" "$jobs"
+    run_jobs --nj "$jobs" --log "$tmp/log/$name.JOB.log" -- \
+        python -m "$module" "$@" --src "$src/split$jobs/JOB" --dst "$tmp/parts/JOB" \
+        --wav-dir "$tmp/wav" --final-wav-dir "$(pwd)/$dst/wav"
+    local parts=()
+    for k in $(seq 1 "$jobs"); do parts+=("$tmp/parts/$k"); done
+    python -m toolkit.bin.combine_data_dir --concat dropped_utts --out "$tmp" "${parts[@]}"
+    rm -rf "$tmp/parts"
+    rm -rf "$dst"
+    mv "$tmp" "$dst"
+}
+
+# run_stages: run stages $stage..$stop_stage; skip one whose .done hash (inputs, options) still matches.
+run_stages() {
+    local n marker logfile start rc
+    for n in $(seq "$stage" "$stop_stage"); do
+        declare -F "stage$n" > /dev/null || die "stage $n is not implemented"
+        "stage${n}_io"
+        marker=$(stage_marker "$n")
+        if python -m toolkit.bin.stage check --label "stage $n (${stage_name[$n]})" --marker "$marker" \
+            --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"; then
+            continue
+        fi
+        logfile="$expdir/logs/stage$n.log"
+        start=$(date +%s)
+        # The stage runs in a subshell outside any `if`, so that `set -e` stops it at its first failing command
+        # (bash ignores errexit inside a function called from a condition).
+        set +e
+        ( set -e; "stage$n" ) 2>&1 | tee "$logfile"
+        rc=${PIPESTATUS[0]}
+        set -e
+        if [ "$rc" -ne 0 ]; then
+            echo "" >&2
+            log "stage $n (${stage_name[$n]}) FAILED; last lines of $logfile:" >&2
+            python -c 'import sys; from toolkit.jobs import log_tail; from pathlib import Path; print(log_tail(Path(sys.argv[1])))' \
+                "$logfile" >&2
+            exit 1
+        fi
+        python -m toolkit.bin.stage mark --marker "$marker" --inputs "${inputs[@]+"${inputs[@]}"}" --options "$options"
+        log "stage $n (${stage_name[$n]}) finished in $(( $(date +%s) - start )) s; log: $logfile"
+    done
+    log "stages $stage-$stop_stage done"
+}

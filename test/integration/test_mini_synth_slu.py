@@ -1,0 +1,88 @@
+"""The embedded SLU recipe (egs/mini_synth/slu1) at a tiny size, run as a user runs it: every stage, a tiny HuBERT,
+a few distillation steps with the real MiniLM teacher, one epoch of each downstream head, scoring and RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from toolkit.datadir import load_data_dir
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUTS = ("data", "dump", "exp", "downloads")
+SIZES = "--train_utts 80 --dev_utts 30 --test_utts 30 --paired_utts 24 --ic_train_utts 20 --sf_train_utts 20 --seed 7"
+HUBERT_ARGS = (
+    "--set model.hidden_size=32 --set model.num_layers=2 --set model.num_heads=2 --set model.intermediate_size=64 "
+    "--set model.conv_dim=[32,32,32,32] --set model.conv_pos_kernel=8 --set model.conv_pos_groups=2 "
+    "--set loss.final_dim=16 --set targets.num_units=20 --set max_steps=3 --set dev.max_utts=4 "
+    "--set batching.max_batch_seconds=20"
+)
+DISTILL_ARGS = "--set max_steps=3 --set dev.max_utts=4"
+DOWNSTREAM_ARGS = "--set epochs=1 --set slot_filling.hidden_size=16 --set slot_filling.projection_dim=16"
+
+
+def copy_recipe(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "egs/TEMPLATE", tmp_path / "egs/TEMPLATE", symlinks=True)
+    shutil.copytree(
+        REPO / "egs/mini_synth", tmp_path / "egs/mini_synth", symlinks=True, ignore=shutil.ignore_patterns(*OUTPUTS)
+    )
+    return tmp_path / "egs/mini_synth/slu1"
+
+
+def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    cmd = ["./run.sh", "--nj", "2", "--local_data_opts", SIZES, "--upstream_args", HUBERT_ARGS]
+    cmd += ["--distill_args", DISTILL_ARGS, "--downstream_args", DOWNSTREAM_ARGS, *args]
+    return subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, env=env)
+
+
+def test_the_slu_recipe_end_to_end(tmp_path):
+    recipe = copy_recipe(tmp_path)
+    proc = run(recipe)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+    # stage 1: the task sets hold the right kinds of utterances
+    ic = load_data_dir(recipe / "data/ic_train")
+    assert len(ic.utt_ids) == 20 and all(label.count("|") == 2 for label in ic["utt2intent"].values())
+    sf = load_data_dir(recipe / "data/sf_test")
+    assert all("|" not in label and label != "chat" for label in sf["utt2intent"].values())
+    assert len(load_data_dir(recipe / "data/paired").utt_ids) == 24
+    # stages 3-4: the pretrained and the distilled upstream load like hub models
+    assert (recipe / "exp/upstream/hubert/model/config.json").exists()
+    assert (recipe / "exp/distill/pad_slocal/model/config.json").exists()
+    # stages 5-7: heads, predictions for every dev/test utterance, scores, RESULTS.md
+    for task, table, metric in (("ic", "utt2intent", "accuracy"), ("sf", "text.slots", "slot_type_f1")):
+        for dset in (f"{task}_dev", f"{task}_test"):
+            eval_dir = recipe / f"exp/pad_slocal_{task}/eval/{dset}"
+            hyp = (eval_dir / f"hyp.{table}").read_text().splitlines()
+            assert len(hyp) == len(load_data_dir(recipe / f"data/{dset}").utt_ids)
+            score = json.loads((eval_dir / "score.json").read_text())
+            assert score["task"] == task and 0.0 <= score[metric] <= 100.0
+    results = (recipe / "RESULTS.md").read_text()
+    assert "intent classification" in results and "slot filling" in results and "pad_slocal_ic" in results
+
+    # A second run skips every stage; the no-distillation baseline reuses stages 1-3 and reads the HuBERT itself.
+    again = run(recipe)
+    assert again.returncode == 0 and "train the upstream" not in again.stdout and "distil with" not in again.stdout
+    base = run(recipe, "--distill_config", "none", "--stage", "4")
+    assert base.returncode == 0, base.stdout[-4000:] + base.stderr[-4000:]
+    assert "no distillation" in base.stdout
+    head = (recipe / "exp/none_ic/train.log").read_text()
+    assert "exp/upstream/hubert/model" in head
+    assert "none_sf" in (recipe / "RESULTS.md").read_text()
+
+
+def test_bad_options_are_clear_errors(tmp_path):
+    recipe = copy_recipe(tmp_path)
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    for args, message in (
+        (["--tasks", "ic xx"], "unknown task 'xx'"),
+        (["--ic_sets", "a b"], "needs a train, a dev and at least one test set"),
+        (["--upstream_trainer", ""], "give --upstream"),
+    ):
+        proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr[-2000:])
