@@ -57,13 +57,13 @@ def test_the_slu_recipe_end_to_end(tmp_path):
     # stages 5-7: heads, predictions for every dev/test utterance, scores, RESULTS.md
     for task, table, metric in (("ic", "utt2intent", "accuracy"), ("sf", "text.slots", "slot_type_f1")):
         for dset in (f"{task}_dev", f"{task}_test"):
-            eval_dir = recipe / f"exp/pad_slocal_{task}/eval/{dset}"
+            eval_dir = recipe / f"exp/{task}_pad_slocal/eval/{dset}"
             hyp = (eval_dir / f"hyp.{table}").read_text().splitlines()
             assert len(hyp) == len(load_data_dir(recipe / f"data/{dset}").utt_ids)
             score = json.loads((eval_dir / "score.json").read_text())
             assert score["task"] == task and 0.0 <= score[metric] <= 100.0
     results = (recipe / "RESULTS.md").read_text()
-    assert "intent classification" in results and "slot filling" in results and "pad_slocal_ic" in results
+    assert "intent classification" in results and "slot filling" in results and "ic_pad_slocal" in results
 
     # A second run skips every stage; the no-distillation baseline reuses stages 1-3 and reads the HuBERT itself.
     again = run(recipe)
@@ -71,9 +71,9 @@ def test_the_slu_recipe_end_to_end(tmp_path):
     base = run(recipe, "--distill_config", "none", "--stage", "4")
     assert base.returncode == 0, base.stdout[-4000:] + base.stderr[-4000:]
     assert "no distillation" in base.stdout
-    head = (recipe / "exp/none_ic/train.log").read_text()
+    head = (recipe / "exp/ic_none/train.log").read_text()
     assert "exp/upstream/hubert/model" in head
-    assert "none_sf" in (recipe / "RESULTS.md").read_text()
+    assert "sf_none" in (recipe / "RESULTS.md").read_text()
 
 
 def test_bad_options_are_clear_errors(tmp_path):

@@ -69,6 +69,15 @@ def test_score_slu_ic(tmp_path, capsys):
     assert (s["acc_action"], s["acc_location"]) == (50.0, 0.0)
 
 
+def test_score_slu_er(tmp_path, capsys):
+    f = _files(tmp_path, ref="u1 neu\nu2 ang\nu3 sad\n", hyp="u1 neu\nu2 hap\nu3 sad\n")
+    args = ["--task", "er", "--ref", f["ref"], "--hyp", f["hyp"], "--out-dir", str(tmp_path / "o")]
+    assert score_slu.main(args) == 0
+    assert "emotion accuracy 66.67%" in capsys.readouterr().out
+    s = json.loads((tmp_path / "o" / "score.json").read_text())
+    assert s["task"] == "er" and s["n_correct"] == 2
+
+
 def test_score_slu_ic_reference_without_label(tmp_path, capsys):
     f = _files(tmp_path, ref="u1 activate|lights|kitchen\nu2\n", hyp="u1 activate|lights|kitchen\n")
     rc = score_slu.main(["--task", "ic", "--ref", f["ref"], "--hyp", f["hyp"], "--out-dir", str(tmp_path)])

@@ -12,9 +12,9 @@
 #      otherwise --upstream names a hub model or folder and this stage only checks that it loads
 #   4  distillation (--distill_config, conf/distill/<method>.yaml) of the teacher into the upstream:
 #      exp/distill/<tag>/model; --distill_config none skips it (the "no distillation" baseline)
-#   5  downstream training, one head per task of --tasks (conf/downstream/<task>.yaml): exp/<tag>_<task>/head.pt
-#   6  inference on every task's dev and test sets: exp/<tag>_<task>/eval/<set>/hyp.<label table>
-#   7  scoring (exp/<tag>_<task>/eval/<set>/score.json) and RESULTS.md
+#   5  downstream training, one head per task of --tasks (conf/downstream/<task>.yaml): exp/<task>_<tag>/head.pt
+#   6  inference on every task's dev and test sets: exp/<task>_<tag>/eval/<set>/hyp.<label table>
+#   7  scoring (exp/<task>_<tag>/eval/<set>/score.json) and RESULTS.md
 #
 # Tasks (--tasks) and their sets (--<task>_sets "train dev test [test2 ...]", data dirs under data/):
 #   ic  intent classification, labels in utt2intent ('|'-joined fields for FSC-style intents)
@@ -224,7 +224,7 @@ stage5_io() {
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
         inputs+=("$downstream_conf_dir/$task.yaml" "$dumpdir/raw/${sets[0]}" "$dumpdir/raw/${sets[1]}")
-        outputs+=("$expdir/${tag}_$task/head.pt")
+        outputs+=("$expdir/${task}_${tag}/head.pt")
     done
     options="tasks=$tasks downstream_args=$downstream_args student=$student_model"
 }
@@ -232,11 +232,11 @@ stage5() {
     local task sets
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
-        log "train the $task head on $dumpdir/raw/${sets[0]} over $student_model -> $expdir/${tag}_$task"
+        log "train the $task head on $dumpdir/raw/${sets[0]} over $student_model -> $expdir/${task}_${tag}"
         # shellcheck disable=SC2086
         python -m toolkit.bin.train_downstream --config "$downstream_conf_dir/$task.yaml" \
             --train "$dumpdir/raw/${sets[0]}" --valid "$dumpdir/raw/${sets[1]}" --upstream "$student_model" \
-            --out "$expdir/${tag}_$task" --device "$device" $downstream_args
+            --out "$expdir/${task}_${tag}" --device "$device" $downstream_args
     done
 }
 
@@ -246,10 +246,10 @@ stage6_io() {
     local task sets dset
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
-        inputs+=("$expdir/${tag}_$task/head.pt")
+        inputs+=("$expdir/${task}_${tag}/head.pt")
         for dset in "${sets[@]:1}"; do
             inputs+=("$dumpdir/raw/$dset")
-            outputs+=("$expdir/${tag}_$task/eval/$dset/hyp.$(label_table "$task")")
+            outputs+=("$expdir/${task}_${tag}/eval/$dset/hyp.$(label_table "$task")")
         done
     done
     options="tasks=$tasks"
@@ -259,9 +259,9 @@ stage6() {
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
         for dset in "${sets[@]:1}"; do
-            local out="$expdir/${tag}_$task/eval/$dset"
+            local out="$expdir/${task}_${tag}/eval/$dset"
             log "$task inference on $dumpdir/raw/$dset -> $out"
-            python -m toolkit.bin.infer_downstream --model "$expdir/${tag}_$task" --data "$dumpdir/raw/$dset" \
+            python -m toolkit.bin.infer_downstream --model "$expdir/${task}_${tag}" --data "$dumpdir/raw/$dset" \
                 --out "$out/hyp.$(label_table "$task")" --device "$device"
         done
     done
@@ -273,7 +273,7 @@ stage7_io() {
     local task sets dset
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
-        for dset in "${sets[@]:1}"; do inputs+=("$expdir/${tag}_$task/eval/$dset/hyp.$(label_table "$task")"); done
+        for dset in "${sets[@]:1}"; do inputs+=("$expdir/${task}_${tag}/eval/$dset/hyp.$(label_table "$task")"); done
     done
     options="tag=$tag tasks=$tasks"
 }
@@ -283,7 +283,7 @@ stage7() {
         read -r -a sets <<< "$(task_sets "$task")"
         table=$(label_table "$task")
         for dset in "${sets[@]:1}"; do
-            local out="$expdir/${tag}_$task/eval/$dset"
+            local out="$expdir/${task}_${tag}/eval/$dset"
             local extra=()
             if [ "$task" = sf ]; then extra=(--utt2spk "$dumpdir/raw/$dset/utt2spk"); fi
             python -m toolkit.bin.score_slu --task "$task" --ref "$dumpdir/raw/$dset/$table" --hyp "$out/hyp.$table" \
