@@ -10,7 +10,7 @@
 # per class every upstream reaches ~100%, and the comparison would measure nothing.
 set -euo pipefail
 
-train_utts=12000      # synthesised training utterances (pretraining, and the pool of the other train sets)
+train_utts=8000       # synthesised training utterances (pretraining, and the pool of the other train sets)
 dev_utts=600
 test_utts=800
 paired_utts=3000      # distillation set, drawn from train
