@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         longest = max(subset.seconds.values())
         if longest > batching.max_batch_seconds:
             batching.max_batch_seconds = longest  # one long utterance alone still fits
-        hyps = predict_set(task, features, subset, subset.utts, batching, "test", progress=True)
+        hyps = predict_set(task, features, subset, subset.utts, batching, Path(args.data).name, progress=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.out) as f:
             f.writelines(f"{u} {hyps[u]}\n" if hyps[u] else f"{u}\n" for u in subset.utts)

@@ -100,7 +100,7 @@ from toolkit.models.teacher_cache import (
     tokenize,
 )
 from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
-from toolkit.train.data import make_batches
+from toolkit.train.data import make_batches, spread_subset
 from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, autocast_context, make_optimizer, setup_logging, step_seed
 from toolkit.train.schedule import lr_multiplier
@@ -155,7 +155,7 @@ class DistillBatchConfig:
 @dataclass
 class DistillDevConfig:
     holdout_fraction: float = 0.05  # without --dev: this share of the paired data is held out (0: no dev loss)
-    max_utts: int | None = 200  # dev loss on the first N dev utterances (null: all)
+    max_utts: int | None = 200  # dev loss on N dev utterances spread over the set (null: all)
     every_steps: int = 0  # also every N steps (0: only at the end of every epoch)
 
     def __post_init__(self):
@@ -570,8 +570,8 @@ def distill(
     limit = max_text_tokens(teacher_config, tokenizer)
     train_set, train_skipped = select(train_data, train_ids, cfg, student, tokenizer, limit)
     dev_set, dev_skipped = select(dev_data, dev_ids, cfg, student, tokenizer, limit)
-    if cfg.dev.max_utts is not None:
-        dev_set.utts = dev_set.utts[: cfg.dev.max_utts]
+    # Spread over the dev set: its first N utterances (sorted by id) would be its first speaker or two.
+    dev_set.utts = spread_subset(dev_set.utts, cfg.dev.max_utts)
     for name, skipped in (("training", train_skipped), ("dev", dev_skipped)):
         if any(skipped.values()):
             log.info(
