@@ -5,18 +5,27 @@
 #     data/fold<k>_test                                session k (leave-one-session-out, k = 1..5)
 # Each holds wav.scp text utt2spk spk2utt utt2dur utt2emotion; speakers are <session><gender>, e.g. Ses01F.
 # The work is done by `python -m toolkit.bin.prepare_iemocap` (--help for details).
+# With --distill_data true (run.sh passes it) also the PAD paper's distillation data, data/librispeech_10h (a seeded
+# 10 h draw of LibriSpeech train-clean-100) and data/librispeech_dev (dev-clean): see LIBRISPEECH in db.sh.
 set -euo pipefail
 
-db_root=""      # the IEMOCAP_full_release folder; default: $IEMOCAP from db.sh
-dev_ratio=0.2   # share of each fold's training sessions held out as dev (SUPERB: 0.2)
-seed=0          # seed of the dev split
-nj=4            # threads reading the wav headers (durations) and checking the audio
+db_root=""          # the IEMOCAP_full_release folder; default: $IEMOCAP from db.sh
+dev_ratio=0.2       # share of each fold's training sessions held out as dev (SUPERB: 0.2)
+seed=0              # seed of the dev split
+nj=4                # threads reading the wav headers (durations) and checking the audio
+distill_data=false  # true: also the PAD distillation data, data/librispeech_10h and data/librispeech_dev (run.sh
+                    # sets it; ../../TEMPLATE/slu1/local_librispeech_10h.sh does the work)
+librispeech=""      # with --distill_data true: the LibriSpeech folder; default: $LIBRISPEECH from db.sh
 
 help_message="Usage: $0 [--db_root DIR] [--dev_ratio R] [--seed S] [--nj N]
+       [--distill_data true|false] [--librispeech DIR]
   --db_root   defaults to \$IEMOCAP (db.sh): the IEMOCAP_full_release folder, holding Session1 ... Session5
   --dev_ratio share of the four training sessions of each fold held out as dev (default: $dev_ratio)
   --seed      seed of the dev split (default: $seed)
   --nj        threads reading the wav headers (default: $nj)
+  --distill_data true|false  also prepare the distillation data, data/librispeech_10h and data/librispeech_dev
+                             (default: $distill_data; run.sh passes true)
+  --librispeech DIR          defaults to \$LIBRISPEECH (db.sh): the folder holding train-clean-100/ and dev-clean/
 Writes data/session1..5 and data/fold{1..5}_{train,dev,test}."
 . ./db.sh
 . utils/parse_options.sh
@@ -27,6 +36,7 @@ die() { echo "error: $*" >&2; exit 1; }
 
 [ "$#" -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
+case "$distill_data" in true|false) ;; *) die "--distill_data must be true or false, got '$distill_data'" ;; esac
 [[ "$seed" =~ ^[0-9]+$ ]] || die "--seed must be a whole number, got '$seed'"
 db_root=${db_root:-$IEMOCAP}
 
@@ -46,6 +56,10 @@ for n in 1 2 3 4 5; do
     fi
 done
 
+# The distillation data's folders are checked before any work too.
+distill=(../../TEMPLATE/slu1/local_librispeech_10h.sh --db_root "${librispeech:-${LIBRISPEECH:-}}" --nj "$nj")
+if [ "$distill_data" = true ]; then "${distill[@]}" --check true; fi
+
 mkdir -p data
 log "$db_root -> data/session{1..5} data/fold{1..5}_{train,dev,test}"
 # The Python side writes every set to data/<set>.tmp and renames them only when all are complete.
@@ -63,4 +77,5 @@ python -c 'import sys; from toolkit.bin.validate_data_dir import main
 nj, dirs = sys.argv[1], sys.argv[2:]
 checks = [main([d, "--sample-rate", "16000", "--nj", nj] if "session" in d else [d, "--no-audio"]) for d in dirs]
 sys.exit(max(checks))' "$nj" "${sessions[@]}" "${folds[@]}"
+if [ "$distill_data" = true ]; then "${distill[@]}"; fi
 log "done: ${sessions[*]} ${folds[*]}"

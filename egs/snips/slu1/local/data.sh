@@ -5,14 +5,23 @@
 #     data/test    Brian Emma Raveena Russell                             (the test/ folder)
 # Each holds wav.scp text (lower case, no tags) text.slots (`... B-city kaneville E-city ...`) utt2intent utt2spk
 # spk2utt utt2dur. The work is done by `python -m toolkit.bin.prepare_snips` (one split at a time; --help).
+# With --distill_data true (run.sh passes it) also the PAD paper's distillation data, data/librispeech_10h (a seeded
+# 10 h draw of LibriSpeech train-clean-100) and data/librispeech_dev (dev-clean): see LIBRISPEECH in db.sh.
 set -euo pipefail
 
-db_root=""   # the SNIPS folder holding all.iob.snips.txt and train/ valid/ test/; default: $SNIPS from db.sh
-nj=4         # threads reading the wav headers (durations) and checking the audio
+db_root=""          # the SNIPS folder holding all.iob.snips.txt and train/ valid/ test/; default: $SNIPS from db.sh
+nj=4                # threads reading the wav headers (durations) and checking the audio
+distill_data=false  # true: also the PAD distillation data, data/librispeech_10h and data/librispeech_dev (run.sh
+                    # sets it; ../../TEMPLATE/slu1/local_librispeech_10h.sh does the work)
+librispeech=""      # with --distill_data true: the LibriSpeech folder; default: $LIBRISPEECH from db.sh
 
 help_message="Usage: $0 [--db_root DIR] [--nj N]
+       [--distill_data true|false] [--librispeech DIR]
   --db_root defaults to \$SNIPS (db.sh): the folder holding all.iob.snips.txt and the train/ valid/ test/ wav folders
   --nj      threads reading the wav headers (default: $nj)
+  --distill_data true|false  also prepare the distillation data, data/librispeech_10h and data/librispeech_dev
+                             (default: $distill_data; run.sh passes true)
+  --librispeech DIR          defaults to \$LIBRISPEECH (db.sh): the folder holding train-clean-100/ and dev-clean/
 Writes data/train, data/valid, data/test with SUPERB's voices."
 . ./db.sh
 . utils/parse_options.sh
@@ -23,6 +32,7 @@ die() { echo "error: $*" >&2; exit 1; }
 
 [ "$#" -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
+case "$distill_data" in true|false) ;; *) die "--distill_data must be true or false, got '$distill_data'" ;; esac
 db_root=${db_root:-$SNIPS}
 splits="train valid test"
 
@@ -44,6 +54,10 @@ for needed in all.iob.snips.txt $splits; do
     fi
 done
 
+# The distillation data's folders are checked before any work too.
+distill=(../../TEMPLATE/slu1/local_librispeech_10h.sh --db_root "${librispeech:-${LIBRISPEECH:-}}" --nj "$nj")
+if [ "$distill_data" = true ]; then "${distill[@]}" --check true; fi
+
 mkdir -p data
 for split in $splits; do
     log "$db_root/$split -> data/$split"
@@ -59,4 +73,5 @@ python -c 'import sys; from toolkit.bin.validate_data_dir import main
 nj = sys.argv[1]
 sys.exit(max([main([d, "--sample-rate", "16000", "--nj", nj]) for d in sys.argv[2:]]))' \
     "$nj" data/train data/valid data/test
+if [ "$distill_data" = true ]; then "${distill[@]}"; fi
 log "done: data/train data/valid data/test"
