@@ -312,3 +312,26 @@ def test_the_sf_head_ignores_padding(upstream):
         alone_hidden, alone_mask = upstream([WAVES[i]])
         n = int(alone_mask.sum())
         torch.testing.assert_close(batch[i, :n], sf(alone_hidden, alone_mask)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_the_bilstm_equals_a_packed_bidirectional_lstm():
+    """Per-utterance reversal gives exactly what packed sequences give, for utterances of mixed lengths."""
+    from toolkit.models.downstream import reversal_index
+
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert reversal_index(mask).tolist() == [[2, 1, 0, 3, 4], [4, 3, 2, 1, 0]]
+    torch.manual_seed(0)
+    cfg = SlotFillingConfig(projection_dim=None, hidden_size=3, num_layers=1, dropout=0.0)
+    head = SlotFillingCTC(1, 4, 6, cfg).eval()
+    reference = torch.nn.LSTM(4, 3, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name, param in head.forward_lstms[0].named_parameters():
+            getattr(reference, name).copy_(param)
+        for name, param in head.backward_lstms[0].named_parameters():
+            getattr(reference, f"{name}_reverse").copy_(param)
+    x = torch.randn(2, 5, 4)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, mask.sum(1), batch_first=True, enforce_sorted=False)
+    expected, _ = torch.nn.utils.rnn.pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=5)
+    expected = torch.nn.functional.log_softmax(head.output(expected), dim=-1)
+    got = head(x.unsqueeze(0), mask)
+    assert torch.allclose(got[mask], expected[mask], atol=1e-6)
