@@ -35,7 +35,7 @@ tasks="ic sf"            # downstream tasks: ic sf er
 ic_sets="ic_train ic_dev ic_test"   # train, dev, then test sets of each task
 sf_sets="sf_train sf_dev sf_test"
 er_sets="er_train er_dev er_test"
-distill_set=paired       # paired speech/transcripts for distillation (wav.scp + text)
+distill_set=paired       # paired speech/transcripts for distillation (wav.scp + text); "" with --distill_config none
 distill_valid=""         # its dev set (empty: the distiller holds out part of distill_set)
 pretrain_set=train       # stage 3 with --upstream_trainer: its training and dev sets
 pretrain_valid=dev
@@ -99,6 +99,9 @@ else
 fi
 if [ -z "$tag" ]; then
     if [ "$distill_config" = none ]; then tag=none; else tag=$(basename "${distill_config%.*}"); fi
+fi
+if [ "$distill_config" != none ] && [ -z "$distill_set" ]; then
+    die "--distill_config $distill_config needs --distill_set (the paired data); only --distill_config none runs without"
 fi
 if [ "$distill_config" = none ]; then
     student_model="$upstream_model"
@@ -195,8 +198,9 @@ stage3() {
 }
 
 stage4_io() {
-    inputs=("$dumpdir/raw/$distill_set")
+    inputs=()
     outputs=()
+    if [ -n "$distill_set" ]; then inputs+=("$dumpdir/raw/$distill_set"); fi
     options="distill_config=$distill_config teacher=$teacher distill_args=$distill_args student=$upstream_model"
     if [ "$distill_config" != none ]; then inputs+=("$distill_config"); outputs=("$student_model"); fi
     if [ -n "$distill_valid" ]; then inputs+=("$dumpdir/raw/$distill_valid"); fi
