@@ -46,6 +46,7 @@ decode_config=conf/decode.yaml         # stage 8
 tag=""                   # name of the training run under exp/ (default: <train config>_<discretizer>)
 inference_nj=1           # parallel decoding jobs
 max_stage=9              # the last stage this version implements
+dry_run=false            # true: print what each stage would run (status, inputs, outputs, commands); run nothing
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--nj N] [options]
 Options (defaults in brackets):
@@ -59,6 +60,7 @@ Options (defaults in brackets):
   --upstream_trainer (none) --upstream_config --upstream_dir --upstream_args \"...\"   model trained in stage 4
   --tokenizer_config ($tokenizer_config) --train_config ($train_config) --train_args \"...\"
   --decode_config ($decode_config) --tag (<train config>_<discretizer>) --inference_nj ($inference_nj)
+  --dry_run (false|true)   print what each stage would run; nothing is executed or written
   --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
 
 . ./cmd.sh
@@ -87,7 +89,8 @@ units_dir="$dumpdir/units/$discretizer"
 tokens_dir="$dumpdir/tokens/$discretizer"
 tokenizer_dir="$expdir/tokenizers/$discretizer"
 all_sets="$train_sp $valid_set $test_sets"
-mkdir -p "$expdir/logs" "$expdir/.done"
+[[ "$dry_run" =~ ^(true|false)$ ]] || die "--dry_run must be true or false, got '$dry_run'"
+if [ "$dry_run" = false ]; then mkdir -p "$expdir/logs" "$expdir/.done"; fi
 # Stage output goes through `tee` into a log; tell the job runner whether a terminal is watching, so that it
 # redraws progress bars in place there and writes a plain line every 30 s otherwise.
 if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi

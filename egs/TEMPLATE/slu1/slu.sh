@@ -56,6 +56,7 @@ downstream_conf_dir=conf/downstream           # <dir>/<task>.yaml
 downstream_args=""       # extra options for toolkit.bin.train_downstream, e.g. "--set seed=2"
 tag=""                   # run name (default: the distill config's name, or "none")
 max_stage=7
+dry_run=false            # true: print what each stage would run (status, inputs, outputs, commands); run nothing
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [options]
 Options (defaults in brackets):
@@ -66,6 +67,7 @@ Options (defaults in brackets):
   --upstream (hub name or folder) | --upstream_trainer --upstream_config --upstream_dir --upstream_args \"...\"
   --teacher (config's) --distill_config ($distill_config | none) --distill_args \"...\"
   --downstream_conf_dir ($downstream_conf_dir) --downstream_args \"...\" --tag (<distill config name>)
+  --dry_run (false|true)   print what each stage would run; nothing is executed or written
   --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
 
 . ./cmd.sh
@@ -129,7 +131,8 @@ label_table() {
     case $1 in ic) echo utt2intent ;; sf) echo text.slots ;; er) echo utt2emotion ;; esac
 }
 task_sets() { local v="${1}_sets"; echo "${!v}"; }
-mkdir -p "$expdir/logs" "$expdir/.done"
+[[ "$dry_run" =~ ^(true|false)$ ]] || die "--dry_run must be true or false, got '$dry_run'"
+if [ "$dry_run" = false ]; then mkdir -p "$expdir/logs" "$expdir/.done"; fi
 if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi
 
 # ---- stages: stageN runs the work; stageN_io sets what the .done hash covers ----

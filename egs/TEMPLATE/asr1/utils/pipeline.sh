@@ -26,13 +26,37 @@ run_sharded() {
     mv "$tmp" "$dst"
 }
 
+# dry_run_stage N MARKER: what stage N would do, without doing anything: whether it would run or be skipped (and
+# why), what it reads and writes, the options its .done hash covers, and its commands as the pipeline writes them
+# (shell variables unexpanded; the options line and the stage's inputs/outputs show their values).
+dry_run_stage() {
+    local n=$1 marker=$2 status
+    status=$(python -m toolkit.bin.stage check --label "stage $n (${stage_name[$n]})" --marker "$marker" \
+        --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options" || true)
+    status=${status/: running (/: would run (}
+    echo "${status/: skipped (/: would be skipped (}"
+    echo "    reads:   ${inputs[*]:-(nothing listed)}"
+    echo "    writes:  ${outputs[*]:-(nothing listed)}"
+    echo "    options: ${options:-(none)}"
+    echo "    commands:"
+    declare -f "stage$n" | sed '1,2d;$d' | sed 's/^/    /'
+}
+
 # run_stages: run stages $stage..$stop_stage; skip one whose .done hash (inputs, options) still matches.
+# With dry_run=true nothing runs: each stage is described instead (dry_run_stage).
 run_stages() {
     local n marker logfile start rc
+    if [ "${dry_run:-false}" = true ]; then
+        log "dry run of stages $stage-$stop_stage: nothing is executed or written"
+    fi
     for n in $(seq "$stage" "$stop_stage"); do
         declare -F "stage$n" > /dev/null || die "stage $n is not implemented"
         "stage${n}_io"
         marker=$(stage_marker "$n")
+        if [ "${dry_run:-false}" = true ]; then
+            dry_run_stage "$n" "$marker"
+            continue
+        fi
         if python -m toolkit.bin.stage check --label "stage $n (${stage_name[$n]})" --marker "$marker" \
             --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"; then
             continue
@@ -55,5 +79,6 @@ run_stages() {
         python -m toolkit.bin.stage mark --marker "$marker" --inputs "${inputs[@]+"${inputs[@]}"}" --options "$options"
         log "stage $n (${stage_name[$n]}) finished in $(( $(date +%s) - start )) s; log: $logfile"
     done
+    if [ "${dry_run:-false}" = true ]; then return 0; fi
     log "stages $stage-$stop_stage done"
 }

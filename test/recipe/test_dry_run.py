@@ -1,0 +1,64 @@
+"""`--dry_run true` describes every stage of a pipeline (status, inputs, outputs, commands) and runs nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUTS = ("data", "dump", "exp", "downloads", "RESULTS.md")
+
+
+def recipe_copy(tmp_path: Path, task: str) -> Path:
+    shutil.copytree(REPO / "egs/TEMPLATE", tmp_path / "egs/TEMPLATE", symlinks=True)
+    shutil.copytree(
+        REPO / "egs/mini_synth", tmp_path / "egs/mini_synth", symlinks=True, ignore=shutil.ignore_patterns(*OUTPUTS)
+    )
+    return tmp_path / "egs/mini_synth" / task
+
+
+def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize(
+    ("task", "stages", "command"),
+    [("asr1", 9, "python -m toolkit.bin.train"), ("slu1", 7, "python -m toolkit.bin.distill")],
+)
+def test_a_dry_run_describes_every_stage_and_writes_nothing(tmp_path, task, stages, command):
+    recipe = recipe_copy(tmp_path, task)
+    before = sorted(p.name for p in recipe.iterdir())
+    proc = run(recipe, "--dry_run", "true")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for n in range(1, stages + 1):
+        assert f"stage {n} (" in proc.stdout
+    assert proc.stdout.count("would run (not run yet)") == stages
+    assert "reads:" in proc.stdout and "writes:" in proc.stdout and command in proc.stdout
+    assert sorted(p.name for p in recipe.iterdir()) == before  # no data/, exp/, dump/
+
+
+def test_a_dry_run_says_which_stages_would_be_skipped(tmp_path):
+    recipe = recipe_copy(tmp_path, "slu1")
+    # Stage 1 recorded as done for exactly these inputs and options (what a finished stage 1 leaves behind).
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    for d in ("paired", "train", "dev", "ic_train", "ic_dev", "ic_test", "sf_train", "sf_dev", "sf_test"):
+        (recipe / "data" / d).mkdir(parents=True)
+    described = run(recipe, "--dry_run", "true", "--stop_stage", "1").stdout
+    options = next(line for line in described.splitlines() if "options:" in line).split("options: ", 1)[1]
+    mark = [sys.executable, "-m", "toolkit.bin.stage", "mark", "--marker", "exp/.done/stage1"]
+    subprocess.run([*mark, "--inputs", "local/data.sh", "--options", options], cwd=recipe, check=True, env=env)
+    proc = run(recipe, "--dry_run", "true", "--stop_stage", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "stage 1 (data preparation): would be skipped" in proc.stdout
+    assert "stage 2 (format audio): would run" in proc.stdout
+
+
+def test_a_bad_dry_run_value_is_an_error(tmp_path):
+    proc = run(recipe_copy(tmp_path, "asr1"), "--dry_run", "maybe")
+    assert proc.returncode != 0 and "--dry_run must be true or false" in proc.stderr
