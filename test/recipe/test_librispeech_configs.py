@@ -113,10 +113,18 @@ def make_encodec(folder: Path) -> Path:
 
 
 def make_gpt2(folder: Path) -> Path:
-    from transformers import GPT2Config, GPT2LMHeadModel
+    """A GPT-2 with its own byte-level BPE tokenizer (the text tokenizer of conf/tokenizer*.yaml is the LM's own)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator([" ".join(WORDS)] * 3, vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"])
+    end = "<|endoftext|>"
+    tokenizer = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=end, eos_token=end, unk_token=end)
+    tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=1024, n_embd=16, n_layer=2, n_head=2)).save_pretrained(folder)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=1024, n_embd=16, n_layer=2, n_head=2)
+    GPT2LMHeadModel(config).save_pretrained(folder)
     return folder
 
 
@@ -184,21 +192,24 @@ def write_split(root: Path, name: str, count: int, seed: int) -> None:
     write_table(folder / "units", units)
 
 
-def train_tokenizers(root: Path, config: Path, out: Path, extra: tuple[str, ...] = ()) -> int:
+def train_tokenizers(root: Path, config: Path, out: Path, models, extra: tuple[str, ...] = ()) -> int:
     argv = ["--config", str(config), "--text", str(root / "train/text"), "--units", str(root / "train/units")]
     argv += ["--out", str(out)]
+    pretrained = load_config(TokenizersConfig, config).text.pretrained
+    if pretrained:
+        extra = (*extra, f"text.pretrained={stand_in(models, pretrained)}")
     for override in [*TOKENIZER_OVERRIDES, *extra]:
         argv += ["--set", override]
     return train_tokenizers_main(argv)
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, models):
     """Token dirs of a tiny train/dev pair, tokenized with the recipe's own conf/tokenizer.yaml (sizes lowered)."""
     root = tmp_path_factory.mktemp("librispeech_tokens")
     write_split(root, "train", 40, seed=1)
     write_split(root, "dev", 4, seed=2)
-    assert train_tokenizers(root, CONF / "tokenizer.yaml", root / "tokenizers") == 0
+    assert train_tokenizers(root, CONF / "tokenizer.yaml", root / "tokenizers", models) == 0
     for name in ("train", "dev"):
         argv = ["--tokenizers", str(root / "tokenizers"), "--units", str(root / name / "units")]
         argv += ["--text", str(root / name / "text"), "--out", str(root / "tokens" / name)]
@@ -207,12 +218,12 @@ def corpus(tmp_path_factory):
 
 
 @pytest.mark.parametrize("path", TOKENIZER_CONFIGS, ids=ids)
-def test_tokenizer_config_trains(corpus, tmp_path, path):
+def test_tokenizer_config_trains(models, corpus, tmp_path, path):
     cfg = load_config(TokenizersConfig, path)
     extra = ()
     if cfg.units.num_units is not None and cfg.units.num_units > NUM_UNITS:
         extra = (f"units.num_units={NUM_UNITS}",)  # EnCodec's 8192 ids (see the module docstring)
-    assert train_tokenizers(corpus["root"], path, tmp_path / "tokenizers", extra) == 0
+    assert train_tokenizers(corpus["root"], path, tmp_path / "tokenizers", models, extra) == 0
     saved = load_yaml(tmp_path / "tokenizers/config.yaml")
     assert saved["text"]["kind"] == cfg.text.kind and saved["units"]["subwords"] == cfg.units.subwords
     assert saved["units"]["dedup"] == cfg.units.dedup

@@ -37,6 +37,10 @@ class SpeechLMConfig:
     dropout: float = 0.0  # llama: attention dropout only (it has no other dropout); gpt2: embedding/residual/attn
     tie_embeddings: bool = True  # share the input embedding and the output projection
     init_from: str | None = None  # a pretrained causal LM (local folder or hub name); the fields above are ignored
+    # With init_from and the same model's tokenizer as the text tokenizer (tokenizer config `text: {kind: pretrained,
+    # pretrained: <init_from>}`): text token t keeps the pretrained embedding row t, so the model starts out knowing
+    # its text vocabulary. Otherwise the old rows sit at the first ids, whatever tokens those are.
+    init_text_rows: bool = False
     attn_implementation: str = "sdpa"  # sdpa | eager (eager returns attention maps; sdpa is faster)
 
     def __post_init__(self):
@@ -51,6 +55,8 @@ class SpeechLMConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.init_text_rows and not self.init_from:
+            raise ValueError("model.init_text_rows needs model.init_from (the pretrained LM whose rows it keeps)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SpeechLMConfig:
@@ -116,15 +122,38 @@ def _init_new_rows(weight: torch.Tensor, old_rows: int, generator: torch.Generat
     weight[old_rows:] = new.to(weight.dtype)
 
 
+@torch.no_grad()
+def _align_text_rows(weight: torch.Tensor, old: torch.Tensor, layout: VocabLayout) -> None:
+    """Layout ids text_offset + t take the pretrained row t; every other row (specials, speech) the old rows' mean
+    plus a little noise, as `_init_new_rows` gives new tokens."""
+    if layout.text_size > old.shape[0]:
+        raise ValueError(
+            f"init_text_rows: the text vocabulary ({layout.text_size}) is larger than the pretrained model's "
+            f"({old.shape[0]}): is the text tokenizer that model's own?"
+        )
+    fresh = old.float().mean(0) + 0.1 * old.float().std(0) * torch.randn(weight.shape[0], weight.shape[1])
+    weight.copy_(fresh.to(weight.dtype))
+    start = layout.text_offset
+    weight[start : start + layout.text_size] = old[: layout.text_size]
+
+
 def _from_pretrained(cfg: SpeechLMConfig, layout: VocabLayout) -> PreTrainedModel:
     model = AutoModelForCausalLM.from_pretrained(cfg.init_from, attn_implementation=cfg.attn_implementation)
     old_rows = model.get_input_embeddings().weight.shape[0]
+    output = model.get_output_embeddings()
+    tied = output is None or output.weight is model.get_input_embeddings().weight
+    old_input = model.get_input_embeddings().weight.detach().clone()
+    old_output = None if tied else output.weight.detach().clone()
     # mean_resizing=False: we initialise the new rows ourselves (above), deterministically under torch's seed.
     model.resize_token_embeddings(layout.size, mean_resizing=False)
-    _init_new_rows(model.get_input_embeddings().weight, old_rows)
-    output = model.get_output_embeddings()
-    if output is not None and output.weight is not model.get_input_embeddings().weight:
-        _init_new_rows(output.weight, old_rows)
+    if cfg.init_text_rows:
+        _align_text_rows(model.get_input_embeddings().weight, old_input, layout)
+        if old_output is not None:
+            _align_text_rows(model.get_output_embeddings().weight, old_output, layout)
+    else:
+        _init_new_rows(model.get_input_embeddings().weight, old_rows)
+        if old_output is not None:
+            _init_new_rows(model.get_output_embeddings().weight, old_rows)
     _set_special_ids(model, layout)
     return model
 

@@ -1,11 +1,15 @@
-"""Text tokenizers trained on the training transcripts: SentencePiece (unigram or BPE) or characters.
+"""Text tokenizers: trained on the training transcripts (SentencePiece unigram or BPE, or characters), or the
+tokenizer of a pretrained language model (kind "pretrained").
 
-Token ids are 0..size-1 and id 0 is always `<unk>`; there are no bos/eos/pad ids in this range, because the shared
-vocabulary (`vocab.py`) owns those specials. A trained tokenizer is a directory:
+Token ids are 0..size-1. For the trained kinds id 0 is always `<unk>` and there are no bos/eos/pad ids in this
+range, because the shared vocabulary (`vocab.py`) owns those specials. A pretrained tokenizer keeps its own ids (so
+that a speech-text LM initialised from the same model can keep its text embedding rows: `init_text_rows` in
+toolkit/models/speech_lm.py); its special tokens are never produced from plain text. A tokenizer is a directory:
 
     config.yaml     the TextTokenizerConfig it was trained with
     spm.model       (kind sentencepiece) the SentencePiece model
     tokens.txt      (kind char) one token per line, line i = id i: <unk>, <space>, then the characters
+    pretrained/     (kind pretrained) the transformers tokenizer, saved with save_pretrained (no hub access later)
 
 Training is deterministic: the same transcripts and config give the same model bytes (see `train_sentencepiece`).
 """
@@ -23,7 +27,7 @@ import sentencepiece as spm
 from toolkit.config import load_config, save_config
 from toolkit.fileio import atomic_write
 
-TEXT_KINDS = ("sentencepiece", "char")
+TEXT_KINDS = ("sentencepiece", "char", "pretrained")
 MODEL_TYPES = ("unigram", "bpe")
 UNK = "<unk>"
 # The char tokenizer's word boundary. Every other char token is one character, so this can never collide.
@@ -39,7 +43,10 @@ SPM_DEFAULT_MAX_SENTENCE_BYTES = 4192
 class TextTokenizerConfig:
     """How to build the text tokenizer.
 
-    kind:                "sentencepiece" or "char" (characters plus <space>; ignores the sentencepiece-only keys).
+    kind:                "sentencepiece", "char" (characters plus <space>; ignores the sentencepiece-only keys) or
+                         "pretrained" (the tokenizer named by `pretrained`; nothing is trained).
+    pretrained:          kind pretrained: a transformers tokenizer, hub name or folder (e.g. gpt2-medium, the SLD
+                         release's initial LM), loaded with AutoTokenizer.
     model_type:          "unigram" or "bpe" (sentencepiece).
     vocab_size:          number of ids including <unk> (sentencepiece); too large for the data is an error.
     character_coverage:  share of characters SentencePiece must cover; 1.0 keeps every character (small corpora).
@@ -60,10 +67,13 @@ class TextTokenizerConfig:
     seed: int = 0
     num_threads: int = 1
     hard_vocab_limit: bool = True
+    pretrained: str | None = None
 
     def __post_init__(self):
         if self.kind not in TEXT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(TEXT_KINDS)}, got '{self.kind}'")
+        if (self.kind == "pretrained") != bool(self.pretrained):
+            raise ValueError("kind pretrained needs `pretrained` (a tokenizer's hub name or folder), and only it")
         if self.model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got '{self.model_type}'")
         if self.vocab_size < 2:
@@ -208,10 +218,44 @@ class _CharCodec:
             return cls([line.rstrip("\n") for line in f])
 
 
-class TextTokenizer:
-    """Transcript <-> text token ids 0..size-1 (<unk> = 0)."""
+class _PretrainedCodec:
+    """A transformers tokenizer used as it is: its ids, no special tokens added."""
 
-    def __init__(self, config: TextTokenizerConfig, codec: _SentencePieceCodec | _CharCodec):
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def load(cls, name: str | Path) -> _PretrainedCodec:
+        from transformers import AutoTokenizer
+
+        try:
+            return cls(AutoTokenizer.from_pretrained(str(name)))
+        except OSError as e:  # not a folder, not cached while offline, no such repo
+            raise ValueError(f"text.pretrained={name}: cannot load the tokenizer ({e})") from None
+
+    @property
+    def size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def unk_id(self) -> int:
+        unk = self.tokenizer.unk_token_id
+        return -1 if unk is None else int(unk)
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def save(self, out_dir: Path) -> None:
+        self.tokenizer.save_pretrained(out_dir / "pretrained")
+
+
+class TextTokenizer:
+    """Transcript <-> text token ids 0..size-1 (<unk> = 0 for the trained kinds)."""
+
+    def __init__(self, config: TextTokenizerConfig, codec: _SentencePieceCodec | _CharCodec | _PretrainedCodec):
         self.config = config
         self._codec = codec
 
@@ -221,7 +265,8 @@ class TextTokenizer:
 
     @property
     def unk_id(self) -> int:
-        return 0
+        """The id of unknown text (-1 when a pretrained tokenizer has none: byte-level BPE covers everything)."""
+        return self._codec.unk_id if isinstance(self._codec, _PretrainedCodec) else 0
 
     def encode(self, text: str) -> list[int]:
         return self._codec.encode_batch([text])[0]
@@ -246,6 +291,8 @@ class TextTokenizer:
         config = load_config(TextTokenizerConfig, out_dir / "config.yaml")
         if config.kind == "char":
             return cls(config, _CharCodec.load(out_dir))
+        if config.kind == "pretrained":
+            return cls(config, _PretrainedCodec.load(out_dir / "pretrained"))
         return cls(config, _SentencePieceCodec((out_dir / "spm.model").read_bytes()))
 
 
@@ -255,7 +302,9 @@ def train_text_tokenizer(texts: Sequence[str], out_dir: str | Path, config: Text
     if not texts:
         raise ValueError("text tokenizer: no non-empty training transcripts")
     if config.kind == "char":
-        codec: _SentencePieceCodec | _CharCodec = _CharCodec.train(texts)
+        codec: _SentencePieceCodec | _CharCodec | _PretrainedCodec = _CharCodec.train(texts)
+    elif config.kind == "pretrained":
+        codec = _PretrainedCodec.load(config.pretrained)
     else:
         model = train_sentencepiece(
             texts,

@@ -133,6 +133,12 @@ def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str
     setup_logging(paths.out, dist.is_main)
     layout = VocabLayout.load(paths.tokenizers / "vocab.json")
     tokenizer = TextTokenizer.load(paths.tokenizers / "text")
+    if cfg.model.init_text_rows and tokenizer.config.kind != "pretrained":
+        raise ValueError(
+            f"model.init_text_rows keeps the pretrained LM's text rows, but {paths.tokenizers / 'text'} is a "
+            f"{tokenizer.config.kind} tokenizer of this corpus: use the tokenizer config `text: {{kind: pretrained, "
+            f"pretrained: {cfg.model.init_from}}}`, or set model.init_text_rows=false"
+        )
     train_examples = load_examples(paths.train, layout, cfg.batching.max_len)
     valid_examples = load_examples(paths.valid, layout)
     lengths = [sequence_length(e, cfg.use_bos) for e in train_examples]
