@@ -51,11 +51,14 @@ from torch import nn
 from toolkit.config import from_dict as config_from_dict
 from toolkit.fileio import atomic_write
 from toolkit.models.ssl_features import (
-    NORMALIZE_EPS,
     SAMPLE_RATE,
+    encode_group_norm,
+    frame_counts,
     load_ssl_model,
+    normalize_waveform,
     preprocessor_config,
     receptive_field,
+    wants_normalized_audio,
 )
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -78,12 +81,7 @@ class Upstream(nn.Module):
         preprocessor = preprocessor_config(model)
         self.sample_rate = int(preprocessor.get("sampling_rate", SAMPLE_RATE))
         self.use_attention_mask = getattr(config, "feat_extract_norm", "group") == "layer"
-        if normalize is not None:
-            self.normalize = normalize
-        elif "do_normalize" in preprocessor:
-            self.normalize = bool(preprocessor["do_normalize"])
-        else:
-            self.normalize = self.use_attention_mask
+        self.normalize = wants_normalized_audio(self.model, preprocessor, normalize)
         self.field, self.hop = receptive_field(config.conv_kernel, config.conv_stride)
         self.frame_rate = self.sample_rate / self.hop
         self.dim = int(config.hidden_size)
@@ -114,9 +112,7 @@ class Upstream(nn.Module):
 
     def output_lengths(self, num_samples: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Frames for waveforms of these lengths (0 for those shorter than one frame)."""
-        lengths = torch.as_tensor(num_samples, dtype=torch.long)
-        frames = self.model._get_feat_extract_output_lengths(lengths)
-        return torch.where(lengths >= self.field, frames, torch.zeros_like(frames)).long()
+        return frame_counts(self.model, num_samples)
 
     def prepare(self, wave: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A 1-D float32 tensor on the model's device, normalised if the model wants it."""
@@ -124,9 +120,7 @@ class Upstream(nn.Module):
         if wave.dim() != 1:
             raise ValueError(f"expected a 1-D (mono) waveform, got shape {tuple(wave.shape)}")
         wave = wave.float().to(self.device)
-        if self.normalize and wave.numel():
-            wave = (wave - wave.mean()) / torch.sqrt(wave.var(unbiased=False) + NORMALIZE_EPS)
-        return wave
+        return normalize_waveform(wave) if self.normalize else wave
 
     @torch.no_grad()
     def forward(
@@ -156,7 +150,7 @@ class Upstream(nn.Module):
                 samples = torch.arange(batch.shape[1], device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
                 self.model(batch, attention_mask=samples.long())
             else:
-                self._forward_group_norm(prepared, mask)
+                encode_group_norm(self.model, prepared, frames)
             captured = self._captured
         finally:
             self._captured = None
@@ -164,16 +158,6 @@ class Upstream(nn.Module):
             raise RuntimeError(f"{self.name}: got {len(captured)} hidden states, expected {self.num_layers}")
         hidden = torch.stack([h[:, : mask.shape[1]] for h in captured])
         return hidden * mask[None, :, :, None].to(hidden.dtype), mask
-
-    def _forward_group_norm(self, waves: Sequence[torch.Tensor], mask: torch.Tensor) -> None:
-        """Group-norm CNNs normalise each channel over the whole waveform, padding included: run the CNN per
-        waveform, then the projection and the encoder on the padded features with the frame mask."""
-        model = self.model
-        features = [model.feature_extractor(w.unsqueeze(0))[0].transpose(0, 1) for w in waves]
-        padded = nn.utils.rnn.pad_sequence(features, batch_first=True)
-        projected = model.feature_projection(padded)
-        hidden = projected[0] if isinstance(projected, tuple) else projected  # wav2vec2/WavLM also return the norm
-        model.encoder(hidden, attention_mask=mask)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -146,6 +146,49 @@ def receptive_field(conv_kernel: Sequence[int], conv_stride: Sequence[int]) -> t
     return field, hop
 
 
+def wants_normalized_audio(model: torch.nn.Module, preprocessor: dict, override: bool | None = None) -> bool:
+    """Whether waveforms are normalised (zero mean, unit variance) before the model: `override` when given, else
+    the preprocessor config's do_normalize, else exactly when the CNN is layer-normalised (the Large models)."""
+    if override is not None:
+        return override
+    if "do_normalize" in preprocessor:
+        return bool(preprocessor["do_normalize"])
+    return getattr(model.config, "feat_extract_norm", "group") == "layer"
+
+
+def normalize_waveform(wave: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance over the whole utterance (as Wav2Vec2FeatureExtractor with do_normalize)."""
+    if not wave.numel():
+        return wave
+    return (wave - wave.mean()) / torch.sqrt(wave.var(unbiased=False) + NORMALIZE_EPS)
+
+
+def frame_counts(model: torch.nn.Module, num_samples: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Frames the model's CNN gives for waveforms of these lengths (0 for one shorter than a frame's window)."""
+    field, _ = receptive_field(model.config.conv_kernel, model.config.conv_stride)
+    lengths = torch.as_tensor(num_samples, dtype=torch.long)
+    frames = model._get_feat_extract_output_lengths(lengths)
+    return torch.where(lengths >= field, frames, torch.zeros_like(frames)).long()
+
+
+def encode_group_norm(model: torch.nn.Module, waves: Sequence[torch.Tensor], frames: torch.Tensor) -> None:
+    """The model's forward for group-norm CNNs (the Base models), exact under padding; outputs go to hooks.
+
+    Their first conv layer normalises each channel over the whole time axis, so zero padding (what the feature
+    extractor does, without an attention mask) changes every frame of a shorter utterance. Here each waveform goes
+    through the CNN alone, and the padded CNN features through the projection and the encoder with a frame mask,
+    which makes the valid frames exactly what the waveform gives alone (padded frames are zeroed before the
+    positional convolution, as its own zero padding would be, and never attended to).
+    """
+    device = next(model.parameters()).device
+    features = [model.feature_extractor(w.to(device).unsqueeze(0))[0].transpose(0, 1) for w in waves]
+    padded = torch.nn.utils.rnn.pad_sequence(features, batch_first=True)
+    mask = torch.arange(padded.shape[1], device=device).unsqueeze(0) < frames.to(device).unsqueeze(1)
+    projected = model.feature_projection(padded)
+    hidden = projected[0] if isinstance(projected, tuple) else projected  # wav2vec2/WavLM also return the norm
+    model.encoder(hidden, attention_mask=mask)
+
+
 class SSLFeatureExtractor:
     """A loaded model cut after the selected layer; `extract(waves)` gives one (frames, dim) tensor per waveform."""
 
@@ -157,12 +200,7 @@ class SSLFeatureExtractor:
         preprocessor = preprocessor_config(spec.model)
         self.sample_rate = int(preprocessor.get("sampling_rate", SAMPLE_RATE))
         self.use_attention_mask = getattr(config, "feat_extract_norm", "group") == "layer"
-        if spec.normalize is not None:
-            self.normalize = spec.normalize
-        elif "do_normalize" in preprocessor:
-            self.normalize = bool(preprocessor["do_normalize"])
-        else:
-            self.normalize = self.use_attention_mask
+        self.normalize = wants_normalized_audio(model, preprocessor, spec.normalize)
         self.field, self.hop = receptive_field(config.conv_kernel, config.conv_stride)
         self.frame_rate = self.sample_rate / self.hop
         self.dim = int(config.hidden_size)
@@ -179,9 +217,7 @@ class SSLFeatureExtractor:
 
     def output_lengths(self, num_samples: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Frames the model gives for waveforms of these lengths (0 for those shorter than one frame)."""
-        lengths = torch.as_tensor(num_samples, dtype=torch.long)
-        frames = self.model._get_feat_extract_output_lengths(lengths)
-        return torch.where(lengths >= self.field, frames, torch.zeros_like(frames)).long()
+        return frame_counts(self.model, num_samples)
 
     def prepare(self, wave: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A 1-D float32 tensor, normalised if the model wants it (always over the whole utterance)."""
@@ -189,9 +225,7 @@ class SSLFeatureExtractor:
         if wave.dim() != 1:
             raise ValueError(f"expected a 1-D (mono) waveform, got shape {tuple(wave.shape)}")
         wave = wave.float()
-        if self.normalize and wave.numel():
-            wave = (wave - wave.mean()) / torch.sqrt(wave.var(unbiased=False) + NORMALIZE_EPS)
-        return wave
+        return normalize_waveform(wave) if self.normalize else wave
 
     def pieces(self, num_samples: int) -> list[tuple[int, int, int, int]]:
         """(first sample, end sample, first kept frame, end kept frame) of the pieces an utterance is computed in.
@@ -225,29 +259,12 @@ class SSLFeatureExtractor:
                 mask = torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
                 self.model(batch, attention_mask=mask.long().to(self.device))
             else:
-                self._forward_group_norm(waves, frames)
+                encode_group_norm(self.model, waves, frames)
         except _Captured as captured:
             hidden = captured.hidden
         else:
             raise RuntimeError(f"{self.spec.model}: the layer hook did not run; unsupported model structure")
         return [hidden[i, :n] for i, n in enumerate(frames.tolist())]
-
-    def _forward_group_norm(self, waves: Sequence[torch.Tensor], frames: torch.Tensor) -> None:
-        """The model's forward for group-norm CNNs, exact under padding.
-
-        Their first conv layer normalises each channel over the whole time axis, so zero padding (what the feature
-        extractor does, without an attention mask) changes every frame of a shorter utterance. Here each waveform
-        goes through the CNN alone, and the padded CNN features through the projection and the encoder with a frame
-        mask, which makes the valid frames exactly what the waveform gives alone (padded frames are zeroed before the
-        positional convolution, as its own zero padding would be, and never attended to).
-        """
-        model = self.model
-        features = [model.feature_extractor(w.to(self.device).unsqueeze(0))[0].transpose(0, 1) for w in waves]
-        padded = torch.nn.utils.rnn.pad_sequence(features, batch_first=True)
-        mask = torch.arange(padded.shape[1], device=self.device).unsqueeze(0) < frames.to(self.device).unsqueeze(1)
-        projected = model.feature_projection(padded)
-        hidden = projected[0] if isinstance(projected, tuple) else projected  # wav2vec2/WavLM also return the norm
-        model.encoder(hidden, attention_mask=mask)
 
     @torch.inference_mode()
     def extract(self, waves: Sequence[np.ndarray | torch.Tensor]) -> list[torch.Tensor]:

@@ -84,6 +84,7 @@ from toolkit.config import ConfigError, load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
 from toolkit.losses.pad import PADLossConfig, pad_loss
+from toolkit.models.ssl_features import SAMPLE_RATE, frame_counts, normalize_waveform, wants_normalized_audio
 from toolkit.models.teacher_cache import (
     TeacherEntry,
     check_model_source,
@@ -107,8 +108,6 @@ from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.distill")
 CURVE_COLUMNS = ("epoch", "step", "train_loss", "dev_loss", "lr", "elapsed_s")
-SAMPLE_RATE = 16000  # when the student has no preprocessor config
-NORMALIZE_EPS = 1e-7  # Wav2Vec2FeatureExtractor's variance floor
 LENGTH_UNITS_PER_SECOND = 100  # batching works in centiseconds of audio
 MISSING = object()  # a student config option that did not exist before an override
 
@@ -315,12 +314,11 @@ def load_student(cfg: DistillConfig, device: torch.device) -> Student:
     preprocessor = _preprocessor_file(name)
     settings = json.loads(preprocessor.read_text()) if preprocessor is not None else {}
     layer_norm = getattr(config, "feat_extract_norm", "group") == "layer"
-    normalize = bool(settings.get("do_normalize", layer_norm))
     model.to(device).train()
     return Student(
         model=model,
         sample_rate=int(settings.get("sampling_rate", SAMPLE_RATE)),
-        normalize=normalize,
+        normalize=wants_normalized_audio(model, settings),
         group_norm=not layer_norm,
         attention=attention,
         preprocessor=preprocessor,
@@ -330,22 +328,13 @@ def load_student(cfg: DistillConfig, device: torch.device) -> Student:
 
 def num_frames(student: Student, num_samples: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """Frames the student gives for waveforms of these lengths (0 when shorter than the CNN's window)."""
-    config = student.model.config
-    field_, hop = 1, 1
-    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
-        field_ += (kernel - 1) * hop
-        hop *= stride
-    lengths = torch.as_tensor(num_samples, dtype=torch.long)
-    frames = student.model._get_feat_extract_output_lengths(lengths).long()
-    return torch.where(lengths >= field_, frames, torch.zeros_like(frames))
+    return frame_counts(student.model, num_samples)
 
 
 def prepare_wave(student: Student, wave: np.ndarray) -> torch.Tensor:
     """A float32 tensor, normalised over the utterance (zero mean, unit variance) when the student wants it."""
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-    if student.normalize and x.numel():
-        x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + NORMALIZE_EPS)
-    return x
+    return normalize_waveform(x) if student.normalize else x
 
 
 @contextmanager
