@@ -47,3 +47,24 @@ def test_decode_without_a_trained_model_is_a_clear_error(trained, tmp_path, caps
     corpus, _ = trained
     assert decode_main(["--exp", str(tmp_path), "--tokens", str(corpus["dev"]), "--out", str(tmp_path / "o")]) == 1
     assert "best does not exist" in capsys.readouterr().err
+
+
+def test_prompts_longer_than_the_model_get_empty_hypotheses(trained, tmp_path, capsys):
+    """A model whose position limit is below some prompts decodes the rest and leaves those empty, with a warning."""
+    import json
+    import shutil
+
+    corpus, exp = trained
+    small = tmp_path / "exp"
+    shutil.copytree(exp, small)
+    lengths = sorted(len(line.split()) - 1 for line in (corpus["dev"] / "speech").read_text().splitlines())
+    limit = lengths[len(lengths) // 2] + 2  # about half of the dev prompts reach it (prompt: <bos> speech <speech_end>)
+    config = json.loads((small / "best/config.json").read_text())
+    config["max_position_embeddings"] = limit
+    (small / "best/config.json").write_text(json.dumps(config))
+    out = tmp_path / "decode"
+    assert decode_main(["--exp", str(small), "--tokens", str(corpus["dev"]), "--out", str(out), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert f"prompts of {limit} tokens or more" in err and "scored as deletions" in err
+    hyps = read_table(out / "text", allow_empty_value=True)
+    assert len(hyps) == 20 and any(not h for h in hyps.values())

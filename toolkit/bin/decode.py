@@ -19,7 +19,7 @@ import torch
 
 from toolkit.config import ConfigError, load_config, load_yaml
 from toolkit.decode.beam import beam_search
-from toolkit.decode.greedy import greedy_decode
+from toolkit.decode.greedy import greedy_decode, model_max_positions
 from toolkit.fileio import TableError, write_table
 from toolkit.models.speech_lm import load_speech_lm
 from toolkit.tokenizers.text import TextTokenizer
@@ -70,14 +70,30 @@ def main(argv: list[str] | None = None) -> int:
     examples = examples[args.shard - 1 :: args.num_shards]
     model = load_speech_lm(exp / "best").to(device).eval()
     prompts = [example_prompt(e, layout, use_bos) for e in examples]
+    # A prompt that fills the model's positions (GPT-2: 1024) leaves no room for a transcript. Such an utterance gets
+    # an empty hypothesis (scored as deletions) instead of stopping the whole set; the warning names them.
+    limit = model_max_positions(model)
+    too_long = {i for i, p in enumerate(prompts) if limit is not None and len(p) >= limit}
+    if too_long:
+        names = ", ".join(examples[i].uttid for i in sorted(too_long)[:5])
+        print(
+            f"warning: {len(too_long)} utterance(s) have prompts of {limit} tokens or more, the model's limit; their "
+            f"hypotheses are empty (scored as deletions): {names}{' ...' if len(too_long) > 5 else ''}",
+            file=sys.stderr,
+        )
+    keep = [i for i in range(len(prompts)) if i not in too_long]
     start = time.time()
+    kept = [prompts[i] for i in keep]
     if cfg.method == "greedy":
-        hyps = greedy_decode(model, prompts, layout, max_tokens=cfg.max_tokens, text_only=cfg.text_only)
+        decoded = greedy_decode(model, kept, layout, max_tokens=cfg.max_tokens, text_only=cfg.text_only)
     else:
-        hyps = beam_search(
-            model, prompts, layout, beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, text_only=cfg.text_only
+        decoded = beam_search(
+            model, kept, layout, beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, text_only=cfg.text_only
         )
     elapsed = time.time() - start
+    hyps: list[list[int]] = [[] for _ in prompts]
+    for i, h in zip(keep, decoded, strict=True):
+        hyps[i] = h
     text = {e.uttid: tokenizer.decode([t - layout.text_offset for t in h]) for e, h in zip(examples, hyps, strict=True)}
     out = Path(args.out)
     name = "text" if args.num_shards == 1 else f"text.{args.shard}"
