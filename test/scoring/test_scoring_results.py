@@ -173,3 +173,18 @@ def test_seed_table_in_results_block(tmp_path):
     )
     text = out.read_text()
     assert "| sld_mfcc | test | 1,2,3 | 12.00 ± 2.00 | 6.00 ± 1.00 |" in text
+
+
+def test_seed_table_has_one_table_per_kind_with_its_metrics():
+    from toolkit.scoring.results import seed_table
+
+    entries = [
+        ScoreEntry("ic", "ic_glob_seed1", "test", {"accuracy": 30.0, "n_utt": 10}),
+        ScoreEntry("ic", "ic_glob_seed2", "test", {"accuracy": 40.0, "n_utt": 10}),
+        ScoreEntry("sf", "sf_glob_seed1", "test", {"slot_type_f1": 20.0, "slot_value_cer": 90.0, "wer": 50.0}),
+    ]
+    text = seed_table(entries)
+    ic, sf = text.split("SLU: slot filling:")
+    assert "| ic_glob | test | 1,2 | 35.00 ± 7.07 |" in ic and "Acc |" in ic and "Slot type F1" not in ic
+    # one seed: the value alone, not a spread of zero; each kind's own metrics
+    assert "| sf_glob | test | 1 | 50.00 | 20.00 | 90.00 |" in sf and "±" not in sf

@@ -229,23 +229,39 @@ def results_block(entries: Iterable[ScoreEntry], env: Mapping[str, str], git: st
     return "\n".join(header) + "\n" + markdown_tables(entries) + seed_table(entries) + "\n" + END + "\n"
 
 
+SEED_METRICS = ("wer", "cer", "accuracy", "slot_type_f1", "slot_value_cer")  # what a paper table reports
+
+
 def seed_table(entries: Iterable[ScoreEntry]) -> str:
-    """Mean ± sample std over seeds of runs tagged `<name>_seed<N>`, for the metrics a paper table reports."""
+    """Mean ± sample std over seeds of runs tagged `<name>_seed<N>`, one table per kind with that kind's metrics.
+
+    A run with a single seed shows its value alone: a spread of one sample would read as a spread of zero.
+    """
     summaries = aggregate_seeds(entries)
     if not summaries:
         return ""
-    metrics = [m for m in ("wer", "cer", "accuracy", "slot_type_f1", "slot_value_cer") if m in summaries[0].mean]
-    lines = [
-        "",
-        "### Mean and spread over seeds (mean ± sample std)",
-        "",
-        "| run | set | seeds | " + " | ".join(m.upper() if len(m) == 3 else m for m in metrics) + " |",
-        "|---|---|---|" + "---:|" * len(metrics),
-    ]
-    for summary in summaries:
-        cells = [f"{summary.mean[m]:.2f} ± {summary.std[m]:.2f}" if m in summary.mean else "-" for m in metrics]
-        seeds = ",".join(str(seed) for seed in summary.seeds)
-        lines.append(f"| {summary.tag} | {summary.set} | {seeds} | " + " | ".join(cells) + " |")
+    lines = ["", "### Mean and spread over seeds (mean ± sample std)"]
+    for kind in dict.fromkeys(s.kind for s in summaries):
+        group = [s for s in summaries if s.kind == kind]
+        metrics = [m for m in SEED_METRICS if any(m in s.mean for s in group)]
+        lines += [
+            "",
+            f"{KIND_TITLES.get(kind, kind)}:",
+            "",
+            "| run | set | seeds | " + " | ".join(_KNOWN_HEADERS.get(m, m) for m in metrics) + " |",
+            "|---|---|---|" + "---:|" * len(metrics),
+        ]
+        for summary in group:
+            cells = []
+            for m in metrics:
+                if m not in summary.mean:
+                    cells.append("-")
+                elif len(summary.seeds) == 1:
+                    cells.append(f"{summary.mean[m]:.2f}")
+                else:
+                    cells.append(f"{summary.mean[m]:.2f} ± {summary.std[m]:.2f}")
+            seeds = ",".join(str(seed) for seed in summary.seeds)
+            lines.append(f"| {summary.tag} | {summary.set} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
