@@ -293,6 +293,11 @@ stage7() {
             local out="$expdir/${task}_${tag}/eval/$dset"
             local extra=()
             if [ "$task" = sf ]; then extra=(--utt2spk "$dumpdir/raw/$dset/utt2spk"); fi
+            # Per-field accuracies named after the head's fields (FSC: action, object, location).
+            local fields
+            fields=$(python -c 'import sys, yaml; f = (yaml.safe_load(open(sys.argv[1])) or {}).get("label_fields"); print(",".join(f or []))' \
+                "$downstream_conf_dir/$task.yaml")
+            if [ -n "$fields" ]; then extra+=(--slot-names "$fields"); fi
             python -m toolkit.bin.score_slu --task "$task" --ref "$dumpdir/raw/$dset/$table" --hyp "$out/hyp.$table" \
                 --out-dir "$out" "${extra[@]+"${extra[@]}"}"
         done
