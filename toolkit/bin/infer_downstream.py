@@ -21,7 +21,7 @@ import torch
 from toolkit.audio import AudioError
 from toolkit.fileio import TableError, atomic_write
 from toolkit.models.downstream import Upstream
-from toolkit.models.downstream_task import load_task
+from toolkit.models.downstream_task import load_task, read_task
 from toolkit.train.downstream import DownstreamBatchConfig, HiddenStates, open_labelled, predict_set
 
 
@@ -46,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         head_file = head_file / "head.pt"
     try:
         began = time.time()
-        if not head_file.is_file():
-            raise FileNotFoundError(f"{head_file} does not exist: train the head first (toolkit.bin.train_downstream)")
-        recorded = torch.load(head_file, map_location="cpu", weights_only=False)["upstream"]
-        upstream = Upstream(args.upstream or recorded, device=device)
-        task, state = load_task(head_file, upstream.num_layers, upstream.dim)
+        state = read_task(head_file)
+        upstream = Upstream(args.upstream or state["upstream"], device=device)
+        task, state = load_task(head_file, upstream.num_layers, upstream.dim, state)
         task.head.to(device)
         precision = state.get("config", {}).get("precision", "fp32")
         subset = open_labelled(Path(args.data), None)

@@ -129,14 +129,22 @@ def save_task(state: dict, path: str | Path) -> None:
         torch.save(state, f)
 
 
-def load_task(path: str | Path, num_layers: int, input_dim: int) -> tuple[DownstreamTask, dict]:
-    """The task saved in `path` (head.pt), rebuilt for an upstream of `num_layers` hidden states of `input_dim`."""
+def read_task(path: str | Path) -> dict:
+    """The saved state of a trained task (head.pt), read once: its kind, upstream, labels and head weights."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist: train the downstream model first (toolkit.bin.train_downstream)"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=False)
+        raise FileNotFoundError(f"{path} does not exist: train the head first (toolkit.bin.train_downstream)")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_task(
+    path: str | Path, num_layers: int, input_dim: int, state: dict | None = None
+) -> tuple[DownstreamTask, dict]:
+    """The task saved in `path` (head.pt), rebuilt for an upstream of `num_layers` hidden states of `input_dim`;
+    `state` is its content when the caller has read it already (read_task)."""
+    path = Path(path)
+    if state is None:
+        state = read_task(path)
     kind = state["kind"]
     if kind == "sf":
         cfg = SlotFillingConfig.from_dict(state["head_config"], where=f"{path}: head_config")
