@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from toolkit.audio import audio_info, load_audio, resample
+from toolkit.audio import load_audio, resample
 from toolkit.config import ConfigError, load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig
@@ -44,6 +44,7 @@ from toolkit.models.downstream_task import DownstreamTask, default_label_table, 
 from toolkit.scoring.slu import compute_slots, score_intents
 from toolkit.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from toolkit.train.data import make_batches, spread_subset
+from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.schedule import lr_multiplier
 
@@ -161,16 +162,8 @@ def open_labelled(path: Path, table: str | None) -> LabelledSet:
             f"{path}/{table}: {len(missing)} utterance(s) of {path}/wav.scp have no label, e.g. '{missing[0]}'; "
             "fix the table or subset the data dir"
         )
-    seconds = {}
-    for utt in data.utt_ids:
-        start, end = data.segment_of(utt)
-        if data.has("utt2dur"):
-            seconds[utt] = float(data["utt2dur"][utt])
-        elif start is not None and end is not None and end > 0:
-            seconds[utt] = end - start
-        else:
-            seconds[utt] = audio_info(data["wav.scp"][data.recording_of(utt)], uttid=utt).duration
-    return LabelledSet(data, list(data.utt_ids), {u: labels[u] for u in data.utt_ids} if table else {}, seconds)
+    labels = {u: labels[u] for u in data.utt_ids} if table else {}
+    return LabelledSet(data, list(data.utt_ids), labels, utterance_seconds(data))
 
 
 def read_wave(data: DataDir, utt: str, sample_rate: int) -> np.ndarray:
