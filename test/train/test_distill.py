@@ -1,6 +1,8 @@
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -289,3 +291,23 @@ def test_bad_data_is_a_clear_error(setup, tmp_path, capsys):
     (partial / "text").write_text("spk0-utt000 turn on\n")
     assert distill_main(["--config", str(config), "--data", str(partial), "--out", str(tmp_path / "o2")]) == 1
     assert "partial/text: no transcript for utterance 'spk0-utt002'" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_equal_one_process_with_accumulation(setup, tmp_path):
+    """Two torchrun processes (gloo) each take every other batch and average their gradients: the same update as
+    one process accumulating two batches. Layer 2 gets no gradient (student_layer 1), which DDP must accept."""
+    changes = {"batching.max_utts": 1, "max_steps": 2, "student_layer": 1}
+    config = write_config(setup["root"] / "ddp.yaml", setup, **changes)
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "toolkit.bin.distill", "--config", str(config), "--data", str(setup["data"]), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "done.json").read_text())["steps"] == 2
+    single = tmp_path / "single"
+    assert run(setup, single, config_name="acc.yaml", **changes, **{"optim.grad_accum": 2}) == 0
+    ddp, one = saved_weights(out / "model"), saved_weights(single / "model")
+    assert any(not torch.equal(ddp[k], saved_weights(setup["student"])[k]) for k in ddp)  # it trained
+    for key in one:
+        torch.testing.assert_close(ddp[key], one[key], rtol=1e-4, atol=1e-6)

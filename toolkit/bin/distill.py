@@ -8,11 +8,15 @@ loss. The teacher's outputs are cached in out/teacher_cache (or --teacher-cache 
 same teacher). Rerunning the same command after a crash (even kill -9) resumes from the last checkpoint; after
 completion it says so and exits 0. The distilled student is out/model (save_pretrained: AutoModel.from_pretrained
 loads it); out/projection.pt, when the hidden sizes differ, is kept for reference only.
+
+Several GPUs (DDP, one process per GPU; on Slurm, one srun task per GPU with the torchrun rendezvous variables):
+    torchrun --nproc_per_node 4 -m toolkit.bin.distill --device cuda --config ... --data ... --out ...
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun the first process reports
     if result.get("already_complete"):
         print(f"{args.out}: distillation is already complete ({result['steps']} steps); student in {args.out}/model")
     elif result.get("stopped"):

@@ -47,7 +47,10 @@ runs batched with a frame attention mask. Layer-norm students get a sample atten
 
 Training: AdamW (no weight decay on 1-d parameters), warmup and linear/cosine decay (toolkit.train.schedule),
 gradient clipping and accumulation, fp32/bf16/fp16 autocast, the last `keep_last` checkpoints every
-`checkpoint_every_steps` steps and at the end of every epoch. Everything random in a batch (dropout, layerdrop)
+`checkpoint_every_steps` steps and at the end of every epoch. Under torchrun
+(`torchrun --nproc_per_node 4 -m toolkit.bin.distill ...`) every process takes every N-th batch of the epoch and DDP
+averages the gradients (one process with `optim.grad_accum: N` makes the same updates); the main process alone
+computes the teacher cache (the others then read it), the dev loss, the checkpoints and the saved student. Everything random in a batch (dropout, layerdrop)
 depends only on (seed, epoch, batch), and the checkpoint holds student, projection, optimizer, scheduler and the
 position in the data: a run killed at any moment (kill -9) and restarted ends with the same weights as one never
 interrupted (on CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpoint.
@@ -100,8 +103,9 @@ from toolkit.models.teacher_cache import (
     teacher_entries,
     tokenize,
 )
+from toolkit.train import distributed
 from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
-from toolkit.train.data import make_batches, spread_subset
+from toolkit.train.data import make_batches, shard_batches, spread_subset
 from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, autocast_context, make_optimizer, setup_logging, step_seed
 from toolkit.train.schedule import lr_multiplier
@@ -391,6 +395,23 @@ def student_forward(
     return hidden, mask, attentions
 
 
+class StudentWithProjection(torch.nn.Module):
+    """Student and projection as one module, so that one forward call makes a training step's speech units: DDP
+    wraps this module and all-reduces the gradients of both."""
+
+    def __init__(self, student: Student, projection: torch.nn.Module, layer: int | None, device: torch.device):
+        super().__init__()
+        self.model = student.model  # registered here too: DDP finds parameters through the module it wraps
+        self.projection = projection
+        self.student = student
+        self.layer = layer
+        self.device = device
+
+    def forward(self, waves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        hidden, mask, attentions = student_forward(self.student, waves, self.layer, self.device)
+        return self.projection(hidden), mask, attentions
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Data
 
@@ -518,7 +539,8 @@ def distill(
 ) -> dict:
     """Distil (or resume, or report a finished run) into paths.out. Returns a summary; "already_complete" when the
     run had finished before, "stopped" when `stop_after_steps` ended it early."""
-    device = torch.device(device)
+    dist = distributed.setup(torch.device(device))
+    device = dist.device
     out = paths.out
     saved, done_file = out / "config.yaml", out / "done.json"
     started = list_checkpoints(out / "checkpoints") or (out / "model").exists() or done_file.exists()
@@ -536,8 +558,9 @@ def distill(
     check_model_source(teacher_name, "teacher")
     train_data = open_paired(paths.data)
     dev_data = open_paired(paths.dev) if paths.dev is not None else train_data
-    setup_logging(out, True)
-    save_config(cfg, saved)
+    setup_logging(out, dist.is_main)
+    if dist.is_main:
+        save_config(cfg, saved)
     began = time.time()
 
     # Models first: their configs decide which utterances are usable (frames, token limit).
@@ -576,6 +599,8 @@ def distill(
     entries: dict[str, TeacherEntry] = {}
     teacher = None
     if cfg.teacher_cache:
+        if not dist.is_main:
+            dist.barrier()  # the main process fills the cache first; the others then read it
         cache_dir = paths.teacher_cache or out / "teacher_cache"
         texts = {u: train_data["text"][u] for u in train_set.utts}
         for u in dev_set.utts:
@@ -584,11 +609,19 @@ def distill(
                     f"utterance '{u}' is in {paths.data} and in {paths.dev} with different transcripts; "
                     "utterance ids must be unique"
                 )
-        bar = tqdm(total=len(texts), desc="teacher outputs", mininterval=PROGRESS_INTERVAL_S, leave=False)
+        bar = tqdm(
+            total=len(texts),
+            desc="teacher outputs",
+            mininterval=PROGRESS_INTERVAL_S,
+            leave=False,
+            disable=not dist.is_main,
+        )
         entries, counts = teacher_entries(
             teacher_name, texts, cfg.loss.text_asp_layers, cfg.lowercase_text, cache_dir, device, progress=bar.update
         )
         bar.close()
+        if dist.is_main:
+            dist.barrier()
         log.info(f"teacher outputs: {counts['cached']} cached, {counts['computed']} computed ({cache_dir})")
     else:
         teacher = load_text_teacher(teacher_name, device)
@@ -601,12 +634,17 @@ def distill(
             batch = encode_texts(teacher[0], teacher[1], [paired.texts[u] for u in utts], cfg.loss.text_asp_layers)
         return collate_entries(batch, device)
 
-    def batch_loss(paired: PairedSet, utts: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
+    net = StudentWithProjection(student, projection, cfg.student_layer, device)
+    # Layers above student_layer, and unused embeddings (masked_spec_embed), get no gradient: DDP must allow that.
+    ddp_net = dist.wrap(net, find_unused_parameters=True)
+
+    def batch_loss(
+        paired: PairedSet, utts: list[str], forward: torch.nn.Module = net
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         text = text_batch(paired, utts)
         waves = [prepare_wave(student, read_wave(paired.data, u, student.sample_rate)) for u in utts]
         with autocast_context(cfg.precision, device):
-            hidden, mask, attentions = student_forward(student, waves, cfg.student_layer, device)
-            speech = projection(hidden)
+            speech, mask, attentions = forward(waves)
         text_attn = prior_as_attention(text.prior, text.mask, teacher_layers) if text_attention else None
         return pad_loss(
             cfg.loss,
@@ -640,7 +678,9 @@ def distill(
     optimizer = make_optimizer(trainable, cfg)
     lengths = batch_lengths(train_set)
     budget = int(cfg.batching.max_batch_seconds * LENGTH_UNITS_PER_SECOND)
-    batches_per_epoch = len(make_batches(lengths, budget, cfg.seed, 0, cfg.batching.max_utts))
+    batches_per_epoch = len(
+        shard_batches(make_batches(lengths, budget, cfg.seed, 0, cfg.batching.max_utts), 0, dist.world)
+    )
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.optim.grad_accum))
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
@@ -661,26 +701,39 @@ def distill(
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         progress = state["progress"]
-        trim_curves(out, progress["step"])
+        # The position in an epoch counts this process's share of the batches: it holds for the same process count.
+        saved_world = state.get("world", 1)
+        if saved_world != dist.world and progress["batch"]:
+            raise ValueError(
+                f"{ckpt_dir}: the last checkpoint was written in the middle of an epoch by a run on {saved_world} "
+                f"process(es); resume it on {saved_world} (this run has {dist.world})"
+            )
+        if dist.is_main:
+            trim_curves(out, progress["step"])
         log.info(
             f"resumed from {ckpt_dir} at step {progress['step']} "
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
         )
 
     def checkpoint() -> None:
-        snapshot = {
-            "student": student.model.state_dict(),
-            "projection": projection.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": rng_state(),
-            "progress": progress,
-        }
-        save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+        if dist.is_main:
+            snapshot = {
+                "student": student.model.state_dict(),
+                "projection": projection.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng_state(),
+                "progress": progress,
+                **({"world": dist.world} if dist.world > 1 else {}),
+            }
+            save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+        dist.barrier()
 
     def dev_eval(epoch: int) -> float | None:
-        dev_loss = evaluate()
+        """The dev loss, computed by the main process (the others wait for it)."""
+        dev_loss = evaluate() if dist.is_main else None
+        dist.barrier()
         if dev_loss is not None:
             progress["history"].append({"epoch": epoch + 1, "step": progress["step"], "dev_loss": dev_loss})
             log.info(f"dev loss at step {progress['step']} (epoch {epoch + 1}): {dev_loss:.4f}")
@@ -708,24 +761,33 @@ def distill(
         if progress["step"] >= total_steps:
             break  # killed after the last checkpoint but before the model was saved
         batches = make_batches(lengths, budget, cfg.seed, epoch, cfg.batching.max_utts)
+        batches = shard_batches(batches, dist.rank, dist.world)
         first = progress["batch"] if epoch == progress["epoch"] else 0
         running = {"loss": 0.0, "n": 0}
         bar = tqdm(
-            total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=PROGRESS_INTERVAL_S
+            total=len(batches),
+            initial=first,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            mininterval=PROGRESS_INTERVAL_S,
+            disable=not dist.is_main,
         )
         for index in range(first, len(batches)):
-            # Everything random in a batch (dropout, layerdrop, masking) depends only on (seed, epoch, batch).
-            seed = step_seed(cfg.seed, epoch * 1_000_000 + index)
+            # Everything random in a batch (dropout, layerdrop, masking) depends only on (seed, epoch, batch, rank).
+            seed = step_seed(cfg.seed, (epoch * 1_000_000 + index) * dist.world + dist.rank)
             torch.manual_seed(seed)
             np.random.seed(seed % 2**32)  # transformers draws SpecAugment masks from numpy's global generator
-            loss, stats = batch_loss(train_set, [train_set.utts[i] for i in batches[index]])
-            if not math.isfinite(stats["loss"]):
-                raise FloatingPointError(f"step {progress['step'] + 1}: the loss is {stats['loss']}; lower optim.lr")
-            scaler.scale(loss / o.grad_accum).backward()
+            boundary = (index + 1) % o.grad_accum == 0 or index + 1 == len(batches)
+            with dist.no_sync(ddp_net, not boundary):
+                loss, stats = batch_loss(train_set, [train_set.utts[i] for i in batches[index]], ddp_net)
+                if not math.isfinite(stats["loss"]):
+                    raise FloatingPointError(
+                        f"step {progress['step'] + 1}: the loss is {stats['loss']}; lower optim.lr"
+                    )
+                scaler.scale(loss / o.grad_accum).backward()
             running["loss"] += stats["loss"]
             running["n"] += 1
             bar.update(1)
-            if (index + 1) % o.grad_accum != 0 and index + 1 != len(batches):
+            if not boundary:
                 continue
             if o.grad_clip > 0:
                 scaler.unscale_(optimizer)
@@ -745,14 +807,15 @@ def distill(
                     f"epoch {epoch + 1} step {progress['step']}: loss {mean_loss:.4f} "
                     f"lr {scheduler.get_last_lr()[0]:.2e} ({per_step:.2f} s/step)"
                 )
-                append_curve(
-                    out,
-                    epoch=epoch + 1,
-                    step=progress["step"],
-                    train_loss=mean_loss,
-                    lr=scheduler.get_last_lr()[0],
-                    elapsed_s=round(elapsed, 3),
-                )
+                if dist.is_main:
+                    append_curve(
+                        out,
+                        epoch=epoch + 1,
+                        step=progress["step"],
+                        train_loss=mean_loss,
+                        lr=scheduler.get_last_lr()[0],
+                        elapsed_s=round(elapsed, 3),
+                    )
                 running = {"loss": 0.0, "n": 0}
             if progress["step"] >= total_steps:
                 done = True
@@ -768,6 +831,7 @@ def distill(
         if stopped:
             checkpoint()
             log.info(f"stopped after {progress['step'] - first_step} steps at step {progress['step']}; rerun to go on")
+            dist.cleanup()
             return {"steps": progress["step"], "stopped": True}
         dev_loss = dev_eval(epoch)
         if progress["batch"] >= len(batches):
@@ -775,12 +839,8 @@ def distill(
         checkpoint()
         if done:
             break
-    if dev_loss is None:  # killed between the last checkpoint and the end: the final dev loss is still owed
+    if dev_loss is None and dist.is_main:  # killed between the last checkpoint and the end: the dev loss is owed
         dev_loss = evaluate()
-    save_student(student, out / "model")
-    if student_dim != teacher_dim:
-        with atomic_write(out / "projection.pt", mode="wb") as f:
-            torch.save({"state_dict": projection.state_dict(), "in": student_dim, "out": teacher_dim}, f)
     result = {
         "steps": progress["step"],
         "elapsed_s": round(time.time() - start, 1),
@@ -790,7 +850,14 @@ def distill(
         "skipped": {"train": train_skipped, "dev": dev_skipped},
         "projection": student_dim != teacher_dim,
     }
-    with atomic_write(done_file) as f:
-        json.dump(result, f, indent=1)
-    log.info(f"saved the student to {out / 'model'}")
+    if dist.is_main:
+        save_student(student, out / "model")
+        if student_dim != teacher_dim:
+            with atomic_write(out / "projection.pt", mode="wb") as f:
+                torch.save({"state_dict": projection.state_dict(), "in": student_dim, "out": teacher_dim}, f)
+        with atomic_write(done_file) as f:
+            json.dump(result, f, indent=1)
+        log.info(f"saved the student to {out / 'model'}")
+    dist.barrier()
+    dist.cleanup()
     return result

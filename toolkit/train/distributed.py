@@ -24,11 +24,21 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+    def wrap(self, model: torch.nn.Module, find_unused_parameters: bool = False) -> torch.nn.Module:
+        """DDP around `model` when there are several processes. `find_unused_parameters`: some parameters may get no
+        gradient in a step (e.g. a speech model's layers above the one a loss reads); DDP must then look for them."""
         if self.world == 1:
             return model
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+
+    def all_mean(self, value: float) -> float:
+        """The mean of a per-process number over all processes (e.g. a dev loss computed on each rank's share)."""
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch_dist.all_reduce(tensor)
+        return float(tensor.item()) / self.world
 
     def no_sync(self, model: torch.nn.Module, skip: bool):
         """Skip the gradient all-reduce on accumulation steps that are not an optimizer step."""
