@@ -8,11 +8,19 @@
 wav.scp and the task's label table (utt2intent for ic, utt2emotion for er, text.slots for sf; `label_table` in the
 config for another). Rerunning the same command after a crash (even kill -9) resumes from the last checkpoint; after
 completion it says so and exits 0. The trained head is out/head.pt (toolkit.bin.infer_downstream reads it).
+
+Several GPUs (or CPU processes): run it under torchrun, one process per GPU, with the same arguments; the head is
+trained with DDP, each process on its share of every epoch's batches, and only the first process writes to --out:
+
+    torchrun --nproc_per_node 4 -m toolkit.bin.train_downstream --config conf/downstream/ic.yaml ... --device cuda
+
+A run stopped in the middle of an epoch resumes on as many processes as it was started with.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun the first process reports
     if result.get("stopped"):
         print(f"stopped at step {result['steps']}; rerun the same command to go on")
     elif not result.get("already_complete"):

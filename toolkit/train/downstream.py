@@ -16,6 +16,16 @@ the best epoch's head is kept as best.pt. Everything random in a step (the batch
 (seed, epoch, batch), and checkpoints hold the head, optimizer, scheduler, the position in the data and the best
 score so far: a run killed at any moment (kill -9) and restarted ends with the same head as one never interrupted.
 
+Several processes: under torchrun (`torchrun --nproc_per_node 4 -m toolkit.bin.train_downstream ...`, one GPU per
+process, or CPU processes with gloo) the head is wrapped in DDP and each process trains on its share of every
+epoch's batches (toolkit.train.data.shard_batches), so an epoch takes 1/N of the optimizer steps; the gradients of
+an optimizer step are averaged over the processes (accumulation steps skip that all-reduce). The upstream is not
+wrapped: it has nothing to train. The dev pass runs on the main process alone with the unwrapped head while the others
+wait; its metrics are broadcast so every process keeps the same history and best epoch. Only the main process writes
+(config, log, curves, checkpoints, best.pt, head.pt), and every process waits for a checkpoint to be complete. A run
+resumes on the number of processes it was started with (at an epoch boundary any number will do). One process (no
+torchrun) trains exactly as before.
+
 Outputs in --out: config.yaml (resolved; the upstream included), train.log, curves.csv, checkpoints/, best.pt (the
 best dev epoch so far) and head.pt (the final choice, written last: the best epoch's head, or the last epoch's when
 there is no dev set). A rerun after head.pt exists says so; a different config in a started folder is an error.
@@ -34,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as torch_dist
+from torch import nn
 from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
@@ -42,8 +54,9 @@ from toolkit.datadir import DataDir, load_data_dir
 from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig
 from toolkit.models.downstream_task import DownstreamTask, default_label_table, save_task
 from toolkit.scoring.slu import compute_slots, score_intents
+from toolkit.train import distributed
 from toolkit.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
-from toolkit.train.data import make_batches, spread_subset
+from toolkit.train.data import make_batches, shard_batches, spread_subset
 from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.schedule import lr_multiplier
@@ -262,12 +275,46 @@ def append_curve(out: Path, **values: float) -> None:
 # ---- training ----
 
 
+class TaskLoss(nn.Module):
+    """A task's training loss as a module that owns its head, so that DDP (which wraps a module's forward) averages
+    the head's gradients over the processes."""
+
+    def __init__(self, task: DownstreamTask):
+        super().__init__()
+        self.head = task.head
+        self.task = task  # not a module: only the head's parameters are registered
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, labels: list[str], ids: list[str]) -> torch.Tensor:
+        return self.task.loss(hidden, mask, labels, ids)
+
+
+def from_main(dist: distributed.Distributed, value):
+    """The main process's `value` on every process (a picklable object)."""
+    if dist.world == 1:
+        return value
+    box = [value]
+    torch_dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def train_downstream(
     cfg: DownstreamConfig, paths: DownstreamPaths, device: torch.device, stop_after_steps: int | None = None
 ) -> dict[str, object]:
-    """Train (or resume) into paths.out; see the module docstring for what is written."""
+    """Train (or resume) into paths.out; see the module docstring for what is written. Under torchrun every process
+    calls this (one process: `device`; several: DDP, see the module docstring)."""
     if not cfg.upstream:
         raise ConfigError("upstream is not set: give the frozen upstream's hub name or folder (--upstream)")
+    dist = distributed.setup(device)
+    try:
+        return _train(cfg, paths, dist, stop_after_steps)
+    finally:
+        dist.cleanup()
+
+
+def _train(
+    cfg: DownstreamConfig, paths: DownstreamPaths, dist: distributed.Distributed, stop_after_steps: int | None
+) -> dict[str, object]:
+    device = dist.device
     out = paths.out
     saved = out / "config.yaml"
     if (out / "checkpoints").exists() and saved.exists() and load_yaml(saved) != to_dict(cfg):
@@ -276,12 +323,15 @@ def train_downstream(
             "or train into a new --out"
         )
     if (out / "head.pt").is_file():
-        print(f"{out}: downstream training is complete (head in {out / 'head.pt'}); nothing to do")
+        if dist.is_main:
+            print(f"{out}: downstream training is complete (head in {out / 'head.pt'}); nothing to do")
         return {"already_complete": True}
     train_set = open_labelled(paths.train, cfg.table)
     valid_set = open_labelled(paths.valid, cfg.table) if paths.valid else None
-    setup_logging(out, True)
-    save_config(cfg, saved)
+    dist.barrier()  # every process has read the folder before the main one writes to it
+    setup_logging(out, dist.is_main)
+    if dist.is_main:
+        save_config(cfg, saved)
 
     torch.manual_seed(cfg.seed)
     upstream = Upstream(cfg.upstream, device=str(device))
@@ -294,7 +344,7 @@ def train_downstream(
         cfg.classifier,
         cfg.slot_filling,
     )
-    if valid_set is not None and (unknown := task.unknown_labels(valid_set.labels)):
+    if dist.is_main and valid_set is not None and (unknown := task.unknown_labels(valid_set.labels)):
         log.warning(
             f"{paths.valid}/{cfg.table}: {len(unknown)} utterance(s) have a label the training set never has "
             f"(e.g. {unknown[0]}: '{valid_set.labels[unknown[0]]}'); they count as wrong"
@@ -315,7 +365,9 @@ def train_downstream(
     dev_utts = spread_subset(valid_set.utts, cfg.dev.max_utts) if valid_set else []
 
     optimizer = make_optimizer(task.head, cfg)
-    batches_per_epoch = len(make_batches(lengths, budget, cfg.seed, 0, cfg.batching.max_utts))
+    batches_per_epoch = len(
+        shard_batches(make_batches(lengths, budget, cfg.seed, 0, cfg.batching.max_utts), 0, dist.world)
+    )
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.optim.grad_accum))
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
@@ -335,30 +387,45 @@ def train_downstream(
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         progress = state["progress"]
+        # The position in an epoch counts this process's share of its batches: it means the same only with as many
+        # processes as the run that wrote it.
+        saved_world = state.get("world", 1)
+        if saved_world != dist.world and progress["batch"]:
+            raise ValueError(
+                f"{ckpt_dir}: the last checkpoint was written in the middle of an epoch by a run on {saved_world} "
+                f"process(es); resume it on {saved_world} (this run has {dist.world})"
+            )
         log.info(
             f"resumed from {ckpt_dir} at step {progress['step']} "
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
         )
+    # The head's forward and loss go through `model`: DDP around it averages the gradients over the processes.
+    model = dist.wrap(TaskLoss(task))
 
     def checkpoint() -> None:
-        snapshot = {
-            "head": task.head.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng_state(),
-            "progress": progress,
-        }
-        save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+        if dist.is_main:
+            snapshot = {
+                "head": task.head.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+                "progress": progress,
+            }
+            if dist.world > 1:
+                snapshot["world"] = dist.world
+            save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
+        dist.barrier()
 
     def task_state(extra: dict) -> dict:
         return task.state(cfg.head_config(), cfg.upstream, {"config": to_dict(cfg), **extra})
 
     num_params = sum(p.numel() for p in task.head.parameters())
+    per_epoch = "epoch" + (f" per process ({dist.world} processes)" if dist.world > 1 else "")
     log.info(
         f"task {cfg.task} on {cfg.upstream} ({upstream.num_layers} hidden states of {upstream.dim} dims, "
         f"{rate:g} frames/s): {len(train_set.utts)} training utterances "
         f"({sum(train_set.seconds.values()) / 3600:.2f} h), {len(dev_utts)} dev, {batches_per_epoch} batches per "
-        f"epoch, {num_params / 1e6:.2f}M head parameters, {total_steps} optimizer steps"
+        f"{per_epoch}, {num_params / 1e6:.2f}M head parameters, {total_steps} optimizer steps"
     )
     start = time.time()
     first_step = progress["step"]
@@ -366,28 +433,38 @@ def train_downstream(
     for epoch in range(progress["epoch"], cfg.epochs):
         if cfg.max_steps and progress["step"] >= cfg.max_steps:
             break  # killed after the last checkpoint but before head.pt was written
-        batches = make_batches(lengths, budget, cfg.seed, epoch, cfg.batching.max_utts)
+        batches = shard_batches(
+            make_batches(lengths, budget, cfg.seed, epoch, cfg.batching.max_utts), dist.rank, dist.world
+        )
         first = progress["batch"] if epoch == progress["epoch"] else 0
         running = {"loss": 0.0, "n": 0}
         bar = tqdm(
-            total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=PROGRESS_INTERVAL_S
+            total=len(batches),
+            initial=first,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not dist.is_main,
+            mininterval=PROGRESS_INTERVAL_S,
         )
-        task.head.train()
+        model.train()
         for index in range(first, len(batches)):
-            torch.manual_seed(step_seed(cfg.seed, epoch * 1_000_000 + index))  # dropout: resume-exact
+            # Dropout: seeded by the batch's position in the whole epoch (shard_batches deals them out round-robin),
+            # resume-exact.
+            torch.manual_seed(step_seed(cfg.seed, epoch * 1_000_000 + index * dist.world + dist.rank))
             ids = [train_set.utts[i] for i in batches[index]]
             hidden, mask = features.batch(train_set, ids, "train")
-            loss = task.loss(hidden, mask, [train_set.labels[u] for u in ids], ids)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite loss at epoch {epoch + 1} batch {index} (utterances {', '.join(ids[:3])}...); "
-                    "lower optim.lr"
-                )
-            (loss / cfg.optim.grad_accum).backward()
+            boundary = (index + 1) % cfg.optim.grad_accum == 0 or index + 1 == len(batches)
+            with dist.no_sync(model, not boundary):
+                loss = model(hidden, mask, [train_set.labels[u] for u in ids], ids)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss at epoch {epoch + 1} batch {index} (utterances {', '.join(ids[:3])}...); "
+                        "lower optim.lr"
+                    )
+                (loss / cfg.optim.grad_accum).backward()
             running["loss"] += loss.item()
             running["n"] += 1
             bar.update(1)
-            if (index + 1) % cfg.optim.grad_accum and index + 1 != len(batches):
+            if not boundary:
                 continue
             if cfg.optim.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(task.head.parameters(), cfg.optim.grad_clip)
@@ -404,10 +481,11 @@ def train_downstream(
                     f"epoch {epoch + 1} step {progress['step']}: loss {mean_loss:.4f} "
                     f"lr {scheduler.get_last_lr()[0]:.2e} ({elapsed / max(1, progress['step'] - first_step):.2f} s/step)"
                 )
-                append_curve(
-                    out, epoch=epoch + 1, step=progress["step"], train_loss=mean_loss,
-                    lr=scheduler.get_last_lr()[0], elapsed_s=elapsed,
-                )  # fmt: skip
+                if dist.is_main:
+                    append_curve(
+                        out, epoch=epoch + 1, step=progress["step"], train_loss=mean_loss,
+                        lr=scheduler.get_last_lr()[0], elapsed_s=elapsed,
+                    )  # fmt: skip
                 running = {"loss": 0.0, "n": 0}
             if progress["step"] % cfg.checkpoint_every_steps == 0:
                 checkpoint()
@@ -422,34 +500,41 @@ def train_downstream(
         bar.close()
         record: dict = {"epoch": epoch + 1, "step": progress["step"]}
         if valid_set is not None:
-            _, metrics = evaluate(task, features, valid_set, dev_utts, cfg)
+            # The main process scores dev with the unwrapped head (the others wait in the broadcast), and every
+            # process takes the same metrics: the same history and best epoch everywhere.
+            metrics = evaluate(task, features, valid_set, dev_utts, cfg)[1] if dist.is_main else None
+            metrics = from_main(dist, metrics)
             record.update(metrics)
             best = progress["best"]
             # Higher is better for both metrics; on a tie the earlier epoch stays (fewer steps, same score).
             if best is None or metrics["metric"] > best["metric"]:
                 progress["best"] = record
-                save_task(task_state({"epoch": epoch + 1, "dev": metrics}), out / "best.pt")
+                if dist.is_main:
+                    save_task(task_state({"epoch": epoch + 1, "dev": metrics}), out / "best.pt")
             name = "slot-type F1" if cfg.task == "sf" else "accuracy"
             cer = f", slot-value CER {metrics['cer']:.2f}%" if "cer" in metrics else ""
             log.info(
                 f"epoch {epoch + 1} done: dev {name} {metrics['metric']:.2f}%{cer} "
                 f"(best {progress['best']['metric']:.2f}% at epoch {progress['best']['epoch']})"
             )
-            append_curve(
-                out, epoch=epoch + 1, step=progress["step"], dev_metric=metrics["metric"],
-                dev_cer=metrics.get("cer", ""), elapsed_s=time.time() - start,
-            )  # fmt: skip
+            if dist.is_main:
+                append_curve(
+                    out, epoch=epoch + 1, step=progress["step"], dev_metric=metrics["metric"],
+                    dev_cer=metrics.get("cer", ""), elapsed_s=time.time() - start,
+                )  # fmt: skip
         progress["history"].append(record)
         if not done or progress["batch"] >= len(batches):
             progress["epoch"], progress["batch"] = epoch + 1, 0
         checkpoint()
         if done:
             break
-    if valid_set is not None and (out / "best.pt").is_file():
-        shutil.copyfile(out / "best.pt", out / "head.pt.tmp")
-        os.replace(out / "head.pt.tmp", out / "head.pt")
-    else:
-        save_task(task_state({"epoch": progress["epoch"], "dev": None}), out / "head.pt")
+    if dist.is_main:
+        if valid_set is not None and (out / "best.pt").is_file():
+            shutil.copyfile(out / "best.pt", out / "head.pt.tmp")
+            os.replace(out / "head.pt.tmp", out / "head.pt")
+        else:
+            save_task(task_state({"epoch": progress["epoch"], "dev": None}), out / "head.pt")
+    dist.barrier()
     best = progress["best"]
     log.info(
         f"saved {out / 'head.pt'}"
