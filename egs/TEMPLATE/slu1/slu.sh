@@ -29,7 +29,7 @@ set -euo pipefail
 stage=1                  # first stage to run
 stop_stage=7             # last stage to run
 nj=2                     # parallel jobs for data preparation and formatting
-ngpu=0                   # 0: CPU; >= 1: training and inference on CUDA
+ngpu=0                   # 0: CPU; >= 1: training and inference on CUDA; > 1: distillation and heads under torchrun (DDP)
 local_data_opts=""       # options passed to local/data.sh
 tasks="ic sf"            # downstream tasks: ic sf er
 ic_sets="ic_train ic_dev ic_test"   # train, dev, then test sets of each task
@@ -218,8 +218,10 @@ stage4() {
     if [ -n "$teacher" ]; then extra+=(--set "teacher=$teacher"); fi
     if [ -n "$distill_valid" ]; then extra+=(--dev "$dumpdir/raw/$distill_valid"); fi
     log "distil with $distill_config into $expdir/distill/$tag (rerun the same command to resume after a crash)"
+    local launcher=(python -m toolkit.bin.distill)
+    if [ "$ngpu" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m toolkit.bin.distill); fi
     # shellcheck disable=SC2086
-    python -m toolkit.bin.distill --config "$distill_config" --data "$dumpdir/raw/$distill_set" \
+    "${launcher[@]}" --config "$distill_config" --data "$dumpdir/raw/$distill_set" \
         --out "$expdir/distill/$tag" --device "$device" "${extra[@]}" $distill_args
 }
 
@@ -237,11 +239,13 @@ stage5_io() {
 }
 stage5() {
     local task sets
+    local launcher=(python -m toolkit.bin.train_downstream)
+    if [ "$ngpu" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m toolkit.bin.train_downstream); fi
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
         log "train the $task head on $dumpdir/raw/${sets[0]} over $student_model -> $expdir/${task}_${tag}"
         # shellcheck disable=SC2086
-        python -m toolkit.bin.train_downstream --config "$downstream_conf_dir/$task.yaml" \
+        "${launcher[@]}" --config "$downstream_conf_dir/$task.yaml" \
             --train "$dumpdir/raw/${sets[0]}" --valid "$dumpdir/raw/${sets[1]}" --upstream "$student_model" \
             --out "$expdir/${task}_${tag}" --device "$device" $downstream_args
     done
