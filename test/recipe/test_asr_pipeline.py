@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from toolkit.datadir import load_data_dir
 from toolkit.fileio import read_table
@@ -78,6 +79,27 @@ def test_speed_perturbation_stage(recipe):
     train_sp = load_data_dir(recipe / "dump/raw/train_sp")
     assert len(train_sp.utt_ids) == 15  # 6 x 3 minus the 5 s utterance at 0.9 and 1.0 and 1.1
     assert "sp1.1-spk0-utt000" in train_sp.utt_ids
+
+
+def test_discretizer_fits_on_the_unperturbed_utterances_when_asked(recipe):
+    config = recipe / "conf/discretizer/tiny.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("type: mfcc_kmeans\nnum_units: 4\nfit_fraction: 1.0\nkmeans:\n  n_init: 1\n")
+    common = ["--stop_stage", "4", "--speed_perturb_factors", "0.9 1.0 1.1", "--max_dur", "4", "--discretizer", "tiny"]
+    proc = run(recipe, *common, "--discretizer_fit_perturbed", "false")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    fit_set = load_data_dir(recipe / "dump/raw/train_unperturbed")
+    originals = [u for u in load_data_dir(recipe / "data/train").utt_ids if u != "spk1-utt005"]  # 5 s: dropped
+    assert sorted(fit_set.utt_ids) == sorted(originals)
+    info = yaml.safe_load((recipe / "exp/discretizer/tiny/fit_info.yaml").read_text())
+    assert info["utterances"] == 5
+    proc = run(
+        recipe, "--stage", "4", *common
+    )  # the default: every utterance of train_sp (a changed option reruns stage 4)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "stage 4 (fit discretizer): running (options changed)" in proc.stdout
+    assert yaml.safe_load((recipe / "exp/discretizer/tiny/fit_info.yaml").read_text())["utterances"] == 15
+    assert run(recipe, *common, "--discretizer_fit_perturbed", "no").returncode == 1
 
 
 def test_failing_stage_prints_the_log_tail_and_writes_no_marker(recipe, tmp_path):

@@ -35,6 +35,7 @@ dumpdir=dump             # stage outputs
 expdir=exp               # models, logs, .done markers
 discretizer=mfcc_kmeans  # conf/discretizer/<discretizer>.yaml (stages 4-5)
 discretizer_config=""    # default: conf/discretizer/$discretizer.yaml
+discretizer_fit_perturbed=true  # false: stage 4 fits on the original utterances only, not their speed-perturbed copies
 upstream_trainer=""      # stage 4 trains the discretizer's model first: toolkit.bin.pretrain_hubert | toolkit.bin.train_codec
 upstream_config=""       # its config, e.g. conf/upstream/hubert.yaml
 upstream_dir=""          # its output folder; the discretizer config names <upstream_dir>/model
@@ -90,6 +91,8 @@ tokens_dir="$dumpdir/tokens/$discretizer"
 tokenizer_dir="$expdir/tokenizers/$discretizer"
 all_sets="$train_sp $valid_set $test_sets"
 [[ "$dry_run" =~ ^(true|false)$ ]] || die "--dry_run must be true or false, got '$dry_run'"
+[[ "$discretizer_fit_perturbed" =~ ^(true|false)$ ]] || \
+    die "--discretizer_fit_perturbed must be true or false, got '$discretizer_fit_perturbed'"
 if [ "$dry_run" = false ]; then mkdir -p "$expdir/logs" "$expdir/.done"; fi
 # Stage output goes through `tee` into a log; tell the job runner whether a terminal is watching, so that it
 # redraws progress bars in place there and writes a plain line every 30 s otherwise.
@@ -157,6 +160,7 @@ stage4_io() {
     outputs=("$expdir/discretizer/$discretizer")
     if [ -n "$upstream_trainer" ]; then inputs+=("$upstream_config"); outputs+=("$upstream_dir/model"); fi
     options="discretizer=$discretizer upstream_trainer=$upstream_trainer upstream_dir=$upstream_dir"
+    options+=" discretizer_fit_perturbed=$discretizer_fit_perturbed"
 }
 stage4() {
     if [ -n "$upstream_trainer" ]; then
@@ -167,9 +171,16 @@ stage4() {
         python -m "$upstream_trainer" --config "$upstream_config" --train "$dumpdir/raw/$train_sp" \
             --valid "$dumpdir/raw/$valid_set" --out "$upstream_dir" $upstream_args
     fi
-    log "fit $discretizer on $dumpdir/raw/$train_sp -> $expdir/discretizer/$discretizer"
+    local fit_data="$dumpdir/raw/$train_sp"
+    if [ -n "$speed_perturb_factors" ] && [ "$discretizer_fit_perturbed" = false ]; then
+        # Perturbed copies have ids and speakers prefixed sp<factor>- (stage 2): keep the speakers without one.
+        fit_data="$dumpdir/raw/${train_set}_unperturbed"
+        python -m toolkit.bin.subset_by_label --data "$dumpdir/raw/$train_sp" --out "$fit_data" --table utt2spk \
+            --exclude '^sp[0-9.]+-'
+    fi
+    log "fit $discretizer on $fit_data -> $expdir/discretizer/$discretizer"
     rm -rf "$expdir/discretizer/$discretizer.tmp"
-    python -m toolkit.bin.fit_discretizer --config "$discretizer_config" --data "$dumpdir/raw/$train_sp" \
+    python -m toolkit.bin.fit_discretizer --config "$discretizer_config" --data "$fit_data" \
         --out "$expdir/discretizer/$discretizer.tmp"
     rm -rf "$expdir/discretizer/$discretizer"
     mv "$expdir/discretizer/$discretizer.tmp" "$expdir/discretizer/$discretizer"

@@ -55,6 +55,7 @@ esac
     --local_data_opts "--train_set $train_set $local_data_opts" \
     --fs 16000 \
     --speed_perturb_factors "0.9 1.0 1.1" \
+    --discretizer_fit_perturbed false \
     --discretizer "$discretizer" \
     --nj 8 \
     --ngpu 1 \
