@@ -21,6 +21,21 @@ def test_local_jobs_substitute_job_index(tmp_path):
     assert (tmp_path / "log/x.2.log").read_text().count("exit status 0") == 1
 
 
+def test_local_jobs_share_the_cores_unless_the_user_set_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    code = "import os, sys; print('threads=' + os.environ['OMP_NUM_THREADS'])"
+    run_local([PY, "-c", code], 4, str(tmp_path / "a.JOB.log"))
+    assert "threads=2" in (tmp_path / "a.1.log").read_text()
+    run_local([PY, "-c", code], 4, str(tmp_path / "b.JOB.log"), max_parallel=1)  # one at a time: all cores
+    assert "threads=8" in (tmp_path / "b.3.log").read_text()
+    run_local([PY, "-c", code], 16, str(tmp_path / "c.JOB.log"))
+    assert "threads=1" in (tmp_path / "c.16.log").read_text()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    run_local([PY, "-c", code], 4, str(tmp_path / "d.JOB.log"))
+    assert "threads=3" in (tmp_path / "d.2.log").read_text()
+
+
 def test_failure_prints_tail_of_failing_log(tmp_path, capsys):
     code = "import sys; j = int(sys.argv[1]); print('line', j); sys.exit(3 if j == 2 else 0)"
     rc = run_jobs_main(["--nj", "2", "--log", str(tmp_path / "s.JOB.log"), "--", PY, "-c", code, "JOB"])
