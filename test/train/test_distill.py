@@ -11,6 +11,7 @@ import yaml
 from toolkit.bin.distill import main as distill_main
 from toolkit.config import from_dict
 from toolkit.losses.pad_prior import significance_prior
+from toolkit.models import ssl_student as ss
 from toolkit.models import teacher_cache as tc
 from toolkit.train import distill as dt
 
@@ -227,19 +228,18 @@ def test_prior_as_attention_gives_back_the_prior():
 
 def test_group_norm_student_frames_do_not_depend_on_the_batch(tmp_path):
     folder = make_student(tmp_path / "gn", norm="group", preprocessor=False)
-    cfg = from_dict(dt.DistillConfig, {"student": str(folder), "loss": {"kind": "pad_slocal"}})
-    student = dt.load_student(cfg, torch.device("cpu"))
+    student = ss.load_student(str(folder), torch.device("cpu"), attention=True)
     assert student.group_norm and student.attention and not student.normalize
     student.model.eval()
     torch.manual_seed(0)
     waves = [0.1 * torch.randn(n) for n in (8000, 5000, 12000)]
     with torch.no_grad():
-        hidden, mask, attentions = dt.student_forward(student, waves, None, torch.device("cpu"))
-        assert mask.sum(-1).tolist() == dt.num_frames(student, [8000, 5000, 12000]).tolist()
+        hidden, mask, attentions = ss.student_forward(student, waves, None, torch.device("cpu"))
+        assert mask.sum(-1).tolist() == ss.num_frames(student, [8000, 5000, 12000]).tolist()
         assert len(attentions) == 2
         for row, wave in enumerate(waves):
-            alone, _, _ = dt.student_forward(student, [wave], 2, torch.device("cpu"))
-            last, _, _ = dt.student_forward(student, [wave], None, torch.device("cpu"))
+            alone, _, _ = ss.student_forward(student, [wave], 2, torch.device("cpu"))
+            last, _, _ = ss.student_forward(student, [wave], None, torch.device("cpu"))
             n = int(mask[row].sum())
             torch.testing.assert_close(hidden[row, :n], last[0], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(alone[0], last[0])  # non-stable layer norm: hidden_states[N] is the output

@@ -42,7 +42,7 @@ runs the teacher on every batch instead.
 
 Batching: utterances of similar length, padded audio up to `batching.max_batch_seconds` per batch. Group-norm
 students (HuBERT-Base, wav2vec2-base) are not exact under zero padding (the first conv normalises over the whole
-time axis), so for them each waveform goes through the CNN alone (see `_per_utterance_cnn`); the rest of the model
+time axis), so for them each waveform goes through the CNN alone (see `toolkit.models.ssl_student`); the rest of the model
 runs batched with a frame attention mask. Layer-norm students get a sample attention mask.
 
 Training: AdamW (no weight decay on 1-d parameters), warmup and linear/cosine decay (toolkit.train.schedule),
@@ -67,12 +67,8 @@ import csv
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
-from collections.abc import Sequence
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +83,14 @@ from toolkit.config import ConfigError, load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
 from toolkit.losses.pad import PADLossConfig, pad_loss
-from toolkit.models.ssl_features import SAMPLE_RATE, frame_counts, normalize_waveform, wants_normalized_audio
+from toolkit.models.ssl_student import (
+    Student,
+    StudentWithProjection,
+    load_student,
+    num_frames,
+    prepare_wave,
+    save_student,
+)
 from toolkit.models.teacher_cache import (
     TeacherEntry,
     check_model_source,
@@ -96,7 +99,6 @@ from toolkit.models.teacher_cache import (
     load_text_teacher,
     load_text_tokenizer,
     max_text_tokens,
-    model_folder,
     prepare_text,
     prior_as_attention,
     resolve_packaged_model,
@@ -113,7 +115,6 @@ from toolkit.train.schedule import lr_multiplier
 log = logging.getLogger("toolkit.distill")
 CURVE_COLUMNS = ("epoch", "step", "train_loss", "dev_loss", "lr", "elapsed_s")
 LENGTH_UNITS_PER_SECOND = 100  # batching works in centiseconds of audio
-MISSING = object()  # a student config option that did not exist before an override
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -234,185 +235,6 @@ def _plain(cfg: DistillConfig) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The student
-
-
-@dataclass
-class Student:
-    model: torch.nn.Module
-    sample_rate: int
-    normalize: bool
-    group_norm: bool  # CNN with group norm: each waveform through the CNN alone (exact under padding)
-    attention: bool  # return attention maps (P_S)
-    preprocessor: Path | None  # the source's preprocessor_config.json
-    restore: dict[str, Any]  # config values to put back before saving (MISSING: the key was absent)
-
-
-def _preprocessor_file(name: str) -> Path | None:
-    folder = model_folder(name)
-    path = folder / "preprocessor_config.json" if folder is not None else None
-    if path is None and not os.path.isdir(name):
-        from transformers.utils import cached_file
-
-        found = cached_file(
-            name,
-            "preprocessor_config.json",
-            _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False,
-        )
-        path = Path(found) if found else None
-    return path if path is not None and path.is_file() else None
-
-
-def load_student(cfg: DistillConfig, device: torch.device) -> Student:
-    """The student, in training mode, with the overrides of `cfg` applied to its config (recorded to undo)."""
-    from transformers import AutoConfig, AutoModel
-
-    name = cfg.student
-    check_model_source(name, "student")
-    attention = needs_speech_attention(cfg.loss)
-    try:
-        config = AutoConfig.from_pretrained(name)
-    except OSError as e:
-        raise FileNotFoundError(f"student {name}: not a local folder and cannot be loaded from the hub ({e})") from None
-    overrides = dict(cfg.student_config)
-    if not cfg.spec_augment:
-        overrides["apply_spec_augment"] = False
-    # LayerDrop skips whole layers at random, and the outputs of a skipped layer are missing from hidden_states and
-    # attentions: P_S and `student_layer` need every layer, so it is off while distilling unless asked for.
-    if (attention or cfg.student_layer is not None) and getattr(config, "layerdrop", 0.0):
-        if overrides.get("layerdrop", 0.0):
-            raise ValueError(
-                "student_config.layerdrop > 0 skips layers whose attention maps (P_S) or hidden states "
-                "(student_layer) the loss reads; set it to 0"
-            )
-        overrides.setdefault("layerdrop", 0.0)
-    restore: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if key not in cfg.student_config or hasattr(config, key):
-            restore[key] = getattr(config, key, MISSING)
-            setattr(config, key, value)
-        else:
-            raise ValueError(f"student_config: {type(config).__name__} of {name} has no option {key!r}")
-    kwargs = {"attn_implementation": "eager"} if attention else {}
-    model = AutoModel.from_pretrained(name, config=config, **kwargs)
-    for attr in ("feature_extractor", "_get_feat_extract_output_lengths"):
-        if not hasattr(model, attr):
-            raise ValueError(f"student {name}: {type(model).__name__} is not a wav2vec2-style speech model")
-    layers = int(config.num_hidden_layers)
-    if cfg.student_layer is not None and cfg.student_layer > layers:
-        raise ValueError(
-            f"student_layer {cfg.student_layer} is out of range for {name}, which has {layers} layers "
-            f"(0..{layers}, or null for the last)"
-        )
-    for index in cfg.loss.speech_asp_layers or ():
-        if not -layers <= index < layers:
-            raise ValueError(f"loss.speech_asp_layers: {index} is out of range for {name}, which has {layers} layers")
-    if cfg.freeze_feature_encoder:
-        extractor = model.feature_extractor
-        if hasattr(extractor, "_freeze_parameters"):
-            extractor._freeze_parameters()
-        else:
-            for p in extractor.parameters():
-                p.requires_grad_(False)
-    preprocessor = _preprocessor_file(name)
-    settings = json.loads(preprocessor.read_text()) if preprocessor is not None else {}
-    layer_norm = getattr(config, "feat_extract_norm", "group") == "layer"
-    model.to(device).train()
-    return Student(
-        model=model,
-        sample_rate=int(settings.get("sampling_rate", SAMPLE_RATE)),
-        normalize=wants_normalized_audio(model, settings),
-        group_norm=not layer_norm,
-        attention=attention,
-        preprocessor=preprocessor,
-        restore=restore,
-    )
-
-
-def num_frames(student: Student, num_samples: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """Frames the student gives for waveforms of these lengths (0 when shorter than the CNN's window)."""
-    return frame_counts(student.model, num_samples)
-
-
-def prepare_wave(student: Student, wave: np.ndarray) -> torch.Tensor:
-    """A float32 tensor, normalised over the utterance (zero mean, unit variance) when the student wants it."""
-    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-    return normalize_waveform(x) if student.normalize else x
-
-
-@contextmanager
-def _per_utterance_cnn(model: torch.nn.Module, lengths: torch.Tensor):
-    """While active, the CNN feature encoder runs on every waveform alone (its real samples only) and pads the
-    results with zeros to the batch's frame count: with a group-norm CNN each utterance then gets exactly the
-    features it gets alone. The padding frames are masked out by the model's frame attention mask."""
-    extractor = model.feature_extractor
-    original = type(extractor).forward
-
-    def forward(values: torch.Tensor) -> torch.Tensor:
-        width = int(model._get_feat_extract_output_lengths(torch.tensor(values.shape[1])))
-        rows = []
-        for row, n in enumerate(lengths.tolist()):
-            features = original(extractor, values[row : row + 1, :n].contiguous())  # [1, C, T]
-            rows.append(torch.nn.functional.pad(features, (0, width - features.shape[-1])))
-        return torch.cat(rows)
-
-    extractor.forward = forward
-    try:
-        yield
-    finally:
-        del extractor.forward
-
-
-def student_forward(
-    student: Student, waves: Sequence[torch.Tensor], layer: int | None, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...] | None]:
-    """(frames [B, M, D], frame mask [B, M] bool, attention maps per layer or None) of prepared waveforms."""
-    model = student.model
-    lengths = torch.tensor([w.shape[0] for w in waves])
-    values = torch.nn.utils.rnn.pad_sequence(list(waves), batch_first=True).to(device)
-    sample_mask = (torch.arange(values.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).long().to(device)
-    frames = num_frames(student, lengths)
-    context = _per_utterance_cnn(model, lengths) if student.group_norm else nullcontext()
-    with context:
-        out = model(
-            values,
-            attention_mask=sample_mask,
-            output_attentions=student.attention,
-            output_hidden_states=layer is not None,
-        )
-    hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]
-    mask = torch.arange(hidden.shape[1], device=device).unsqueeze(0) < frames.to(device).unsqueeze(1)
-    attentions = None
-    if student.attention:
-        attentions = out.attentions
-        expected = int(model.config.num_hidden_layers)
-        if not attentions or len(attentions) != expected or any(a is None for a in attentions):
-            raise ValueError(
-                f"student {type(model).__name__} returned {len(attentions or ())} attention maps for {expected} "
-                "layers with output_attentions=True; it needs an attention implementation that returns them (eager)"
-            )
-    return hidden, mask, attentions
-
-
-class StudentWithProjection(torch.nn.Module):
-    """Student and projection as one module, so that one forward call makes a training step's speech units: DDP
-    wraps this module and all-reduces the gradients of both."""
-
-    def __init__(self, student: Student, projection: torch.nn.Module, layer: int | None, device: torch.device):
-        super().__init__()
-        self.model = student.model  # registered here too: DDP finds parameters through the module it wraps
-        self.projection = projection
-        self.student = student
-        self.layer = layer
-        self.device = device
-
-    def forward(self, waves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
-        hidden, mask, attentions = student_forward(self.student, waves, self.layer, self.device)
-        return self.projection(hidden), mask, attentions
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Data
 
 
@@ -512,24 +334,6 @@ def trim_curves(out: Path, step: int) -> None:
         csv.writer(f).writerows(kept)
 
 
-def save_student(student: Student, folder: Path) -> None:
-    """The student with its original config (overrides undone) and preprocessor config, written to <folder>.tmp and
-    renamed: never half-written."""
-    config = student.model.config
-    for key, value in student.restore.items():
-        if value is not MISSING:
-            setattr(config, key, value)
-        elif hasattr(config, key):
-            delattr(config, key)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    student.model.save_pretrained(tmp)
-    if student.preprocessor is not None:
-        shutil.copyfile(student.preprocessor, tmp / "preprocessor_config.json")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Training
 
@@ -568,7 +372,16 @@ def distill(
     teacher_config = AutoConfig.from_pretrained(teacher_name)
     teacher_dim, teacher_layers = int(teacher_config.hidden_size), int(teacher_config.num_hidden_layers)
     torch.manual_seed(cfg.seed)
-    student = load_student(cfg, device)
+    student = load_student(
+        cfg.student,
+        device,
+        attention=needs_speech_attention(cfg.loss),
+        layer=cfg.student_layer,
+        config_overrides=cfg.student_config,
+        spec_augment=cfg.spec_augment,
+        freeze_feature_encoder=cfg.freeze_feature_encoder,
+        attention_layers=cfg.loss.speech_asp_layers or (),
+    )
     student_dim = int(student.model.config.hidden_size)
     # (our choice) a projection only when the sizes differ; trained with the student, thrown away afterwards
     projection = (torch.nn.Linear(student_dim, teacher_dim) if student_dim != teacher_dim else torch.nn.Identity()).to(
