@@ -9,6 +9,8 @@ import yaml
 from toolkit.bin.train_codec import main as train_main
 from toolkit.config import from_dict
 from toolkit.discretizers.base import fit_discretizer, load_discretizer
+from toolkit.losses.codec import MelLoss, commitment_loss
+from toolkit.models.codec_quantizer import QuantizerConfig, ema_update
 from toolkit.train import codec as ct
 
 from conftest import build_data_dir
@@ -49,7 +51,7 @@ def corpus(tmp_path_factory):
 
 
 def test_mel_loss_is_zero_for_identical_inputs_and_positive_otherwise():
-    loss = ct.MelLoss(16000, [64, 128], 8)
+    loss = MelLoss(16000, [64, 128], 8)
     x = torch.randn(2, 1, 800) * 0.1
     assert loss(x, x.clone()).item() == 0.0
     assert loss(x, 0.5 * x).item() > 0.0
@@ -60,10 +62,10 @@ def test_commitment_loss_formula():
     residuals = [torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]])]
     codewords = [torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 1.0]])]
     # codebook 0: (1 + 4) / 2 = 2.5; codebook 1: (9 + 1) / 2 = 5; mean 3.75
-    assert ct.commitment_loss(residuals, codewords).item() == pytest.approx(3.75)
+    assert commitment_loss(residuals, codewords).item() == pytest.approx(3.75)
     r = residuals[0].clone().requires_grad_()
     q = codewords[0].clone().requires_grad_()
-    ct.commitment_loss([r], [q]).backward()
+    commitment_loss([r], [q]).backward()
     assert q.grad is None and torch.equal(r.grad, torch.tensor([[1.0, 2.0]]))  # the codeword is stop-gradient
 
 
@@ -73,10 +75,10 @@ def test_ema_update_moves_a_code_towards_its_vectors_and_replaces_dead_codes():
         cluster_size = torch.tensor([1.0, 1.0, 0.01])
         embed_avg = embed.clone() * cluster_size[:, None]
 
-    qcfg = ct.QuantizerConfig(ema_decay=0.5, epsilon=1e-9, dead_code_threshold=0.1, reset_count=1.0)
+    qcfg = QuantizerConfig(ema_decay=0.5, epsilon=1e-9, dead_code_threshold=0.1, reset_count=1.0)
     vectors = torch.tensor([[2.0, 2.0], [2.0, 2.0]])
     codes = torch.tensor([0, 0])
-    replaced = ct.ema_update(Codebook, vectors, codes, qcfg, torch.Generator().manual_seed(0))
+    replaced = ema_update(Codebook, vectors, codes, qcfg, torch.Generator().manual_seed(0))
     # code 0: count 0.5 * 1 + 0.5 * 2 = 1.5, sum 0.5 * 0 + 0.5 * 4 = 2 -> about (2/1.5) = 1.33, towards 2
     assert Codebook.embed[0].tolist() == pytest.approx([4 / 3, 4 / 3], rel=1e-3)
     assert Codebook.cluster_size[0].item() == pytest.approx(1.5)

@@ -5,28 +5,12 @@ published ones are 24 kHz models trained on far more data than a CPU recipe can 
 architecture (SEANet encoder/decoder + residual vector quantiser), small, and saves it with `save_pretrained`, so
 the `encodec` discretizer loads it exactly like `facebook/encodec_24khz`.
 
-Losses (weights configurable, defaults after EnCodec: lambda_t 0.1, lambda_f 1, lambda_w 1):
-- time: L1 between the input crop and its reconstruction;
-- mel: multi-scale mel-spectrogram L1, for every STFT size in `loss.mel_scales` (hop = size / 4) the mean L1 of the
-  mel magnitudes plus the mean L1 of their logs (our choice: EnCodec adds an L2 term on linear mels; the log term
-  weighs quiet speech more, which matters more for units than loudness), averaged over the scales;
-- commitment: mean over the codebooks used of || r_c - sg(q_c) ||^2 (r_c the residual entering codebook c, q_c its
-  codeword), which keeps the encoder output near the codebooks.
-No adversarial discriminator (EnCodec's MS-STFT discriminator, feature matching): it roughly triples the cost of a
-step and mainly buys perceptual sharpness, which the units do not need; on a 2-core CPU budget it is left out.
-
-Quantiser learning: the transformers module only quantises (its codebook buffers `embed`, `cluster_size`,
-`embed_avg` are never updated; a fresh model has all-zero codebooks). So training does it here, as EnCodec does:
-- codebook c is initialised from random residual vectors of the first batch;
-- exponential moving averages (decay `quantizer.ema_decay`) of the code counts (`cluster_size`) and of the sum of
-  the vectors assigned to each code (`embed_avg`), with Laplace smoothing; embed = embed_avg / smoothed count;
-- dead codes (EMA count below `quantizer.dead_code_threshold`) are replaced by random residual vectors of the
-  batch, and their statistics reset so that the replacement is not overwritten by the next average (the original
-  code overwrites it);
-- gradients pass the quantiser straight through to the encoder;
-- quantiser dropout: every step uses the codebooks of a bandwidth drawn uniformly from `target_bandwidths`, so the
-  first codebooks alone also reconstruct (the lower bandwidths work).
-The EMA statistics live in the model's own buffers, so checkpoints and the saved model carry them.
+Here: the training configuration, the data, the dev evaluation and the training loop. The rest lives in its own
+module: the model config and constructor in toolkit/models/codec.py; the quantiser with its codebook learning (EMA
+codebooks, dead-code replacement, straight-through gradients) in toolkit/models/codec_quantizer.py; the losses
+(time L1, multi-scale mel L1, commitment; no adversarial discriminator) and `LossConfig` in toolkit/losses/codec.py.
+Quantiser dropout is drawn here: every step uses the codebooks of a bandwidth drawn uniformly from
+`target_bandwidths`.
 
 Training: random crops of `crop_seconds` (zero-padded when an utterance is shorter) from random training utterances,
 AdamW, the shared warmup/decay schedule, optional bf16 autocast. Every step's randomness (crops, bandwidth, codebook
@@ -56,107 +40,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
 from toolkit.config import load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
+from toolkit.losses.codec import LossConfig, MelLoss, snr_db
+from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts
+from toolkit.models.codec_quantizer import QuantizerConfig, quantize
 from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.codec")
 PROGRESS_INTERVAL_S = 0.5 if sys.stderr.isatty() or os.environ.get("TOOLKIT_INTERACTIVE") == "1" else 30.0
 CURVE_COLUMNS = ("step", "loss", "time_l1", "mel", "commitment", "codebooks", "active_codes", "lr", "elapsed_s")
-
-
-@dataclass
-class CodecModelConfig:
-    """The EncodecConfig options we set (the rest keep transformers' defaults)."""
-
-    sampling_rate: int = 16000
-    num_filters: int = 16
-    num_residual_layers: int = 1
-    upsampling_ratios: list[int] = field(default_factory=lambda: [8, 5, 4, 2])  # hop 320: 50 Hz at 16 kHz
-    hidden_size: int = 64  # dimension of the codes' vectors
-    codebook_size: int = 1024
-    # kbps; each gives floor(kbps * 1000 / (frame_rate * log2(codebook_size))) codebooks: 0.5 -> 1 ... 4 -> 8
-    target_bandwidths: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
-    num_lstm_layers: int = 1
-    use_causal_conv: bool = True  # causal: batched encoding is exactly equal to one-at-a-time (see the discretizer)
-    compress: int = 2
-    kernel_size: int = 7
-    last_kernel_size: int = 7
-    residual_kernel_size: int = 3
-    dilation_growth_rate: int = 2
-
-    def __post_init__(self):
-        for name in ("sampling_rate", "num_filters", "hidden_size", "num_lstm_layers", "compress"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.upsampling_ratios or any(not isinstance(r, int) or r < 1 for r in self.upsampling_ratios):
-            raise ValueError(
-                f"model.upsampling_ratios must be a list of positive integers, got {self.upsampling_ratios}"
-            )
-        if self.codebook_size < 2 or self.codebook_size & (self.codebook_size - 1):
-            raise ValueError(f"model.codebook_size must be a power of 2, got {self.codebook_size}")
-        if not self.target_bandwidths or sorted(self.target_bandwidths) != list(self.target_bandwidths):
-            raise ValueError(f"model.target_bandwidths must be an increasing list, got {self.target_bandwidths}")
-        self.target_bandwidths = [float(b) for b in self.target_bandwidths]
-        per_codebook = self.frame_rate * math.log2(self.codebook_size) / 1000
-        if self.target_bandwidths[0] < per_codebook * (1 - 1e-9):
-            raise ValueError(
-                f"model.target_bandwidths: {self.target_bandwidths[0]:g} kbps is below one codebook "
-                f"({per_codebook:g} kbps at {self.frame_rate} frames/s and {self.codebook_size} codes)"
-            )
-
-    @property
-    def hop_length(self) -> int:
-        return int(np.prod(self.upsampling_ratios))
-
-    @property
-    def frame_rate(self) -> int:
-        return math.ceil(self.sampling_rate / self.hop_length)  # transformers' rule
-
-
-@dataclass
-class QuantizerConfig:
-    # EnCodec uses 0.99 with batches of ~5000 frames; a CPU batch of ~400 frames and a short run need a shorter
-    # memory, or the codebooks lag behind an encoder that is still moving fast.
-    ema_decay: float = 0.95
-    epsilon: float = 1e-5  # Laplace smoothing of the code counts
-    # EMA count (uses per step) below which a code is replaced; 0 disables. EnCodec's 2 assumes many frames per code
-    # per step; with 400 frames and 1024 codes the mean is 0.4, so the default is relative to that scale.
-    dead_code_threshold: float = 0.03
-    reset_count: float = 1.0  # the EMA count given to a new or replaced code: its grace period before replacement
-    dropout: bool = True  # a random bandwidth per step (else always the highest)
-
-    def __post_init__(self):
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"quantizer.ema_decay must be in (0, 1), got {self.ema_decay}")
-        if self.epsilon <= 0 or self.dead_code_threshold < 0 or self.reset_count <= self.dead_code_threshold:
-            raise ValueError(
-                "quantizer.epsilon must be positive, quantizer.dead_code_threshold >= 0 and "
-                "quantizer.reset_count above dead_code_threshold"
-            )
-
-
-@dataclass
-class LossConfig:
-    time_weight: float = 0.1
-    mel_weight: float = 1.0
-    commitment_weight: float = 1.0
-    mel_scales: list[int] = field(default_factory=lambda: [256, 512, 1024])  # STFT sizes (hop: size / 4)
-    n_mels: int = 64
-
-    def __post_init__(self):
-        if min(self.time_weight, self.mel_weight, self.commitment_weight) < 0:
-            raise ValueError("loss weights must be >= 0")
-        if not self.mel_scales or any(not isinstance(s, int) or s < 16 for s in self.mel_scales):
-            raise ValueError(f"loss.mel_scales must be a list of STFT sizes >= 16, got {self.mel_scales}")
-        if self.n_mels < 1:
-            raise ValueError(f"loss.n_mels must be >= 1, got {self.n_mels}")
 
 
 @dataclass
@@ -208,154 +106,6 @@ class CodecTrainConfig:
     def crop_samples(self) -> int:
         hop = self.model.hop_length
         return max(1, round(self.crop_seconds * self.model.sampling_rate / hop)) * hop
-
-
-# ---- model ----
-
-
-def build_codec(cfg: CodecModelConfig):
-    from transformers import EncodecConfig, EncodecModel
-
-    config = EncodecConfig(
-        sampling_rate=cfg.sampling_rate,
-        num_filters=cfg.num_filters,
-        num_residual_layers=cfg.num_residual_layers,
-        upsampling_ratios=list(cfg.upsampling_ratios),
-        hidden_size=cfg.hidden_size,
-        codebook_size=cfg.codebook_size,
-        target_bandwidths=[float(b) for b in cfg.target_bandwidths],  # strict config: floats only
-        num_lstm_layers=cfg.num_lstm_layers,
-        use_causal_conv=cfg.use_causal_conv,
-        compress=cfg.compress,
-        kernel_size=cfg.kernel_size,
-        last_kernel_size=cfg.last_kernel_size,
-        residual_kernel_size=cfg.residual_kernel_size,
-        dilation_growth_rate=cfg.dilation_growth_rate,
-        chunk_length_s=None,
-        normalize=False,
-    )
-    return EncodecModel(config)
-
-
-def codebook_counts(model) -> list[int]:
-    """Codebooks used at each target bandwidth (the model's own rule)."""
-    return [int(model.quantizer.get_num_quantizers_for_bandwidth(b)) for b in model.config.target_bandwidths]
-
-
-# ---- losses ----
-
-
-class MelLoss(torch.nn.Module):
-    """Multi-scale mel L1: per STFT size, mean |M(x) - M(y)| + mean |log M(x) - log M(y)|; averaged over sizes."""
-
-    def __init__(self, sample_rate: int, scales: list[int], n_mels: int, floor: float = 1e-5):
-        super().__init__()
-        self.floor = floor
-        self.mels = torch.nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(
-                sample_rate=sample_rate,
-                n_fft=size,
-                win_length=size,
-                hop_length=size // 4,
-                # A small STFT has few frequency bins: fewer mel bands than bins/2 avoids empty filters.
-                n_mels=min(n_mels, size // 8),
-                power=1.0,
-                center=True,
-            )
-            for size in scales
-        )
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        total = x.new_zeros(())
-        for mel in self.mels:
-            mx, my = mel(x.float()), mel(y.float())
-            total = total + (mx - my).abs().mean()
-            total = total + (mx.clamp_min(self.floor).log() - my.clamp_min(self.floor).log()).abs().mean()
-        return total / len(self.mels)
-
-
-def commitment_loss(residuals: list[torch.Tensor], codewords: list[torch.Tensor]) -> torch.Tensor:
-    """Mean over codebooks of mean((r_c - sg(q_c))^2)."""
-    losses = [F.mse_loss(r, q.detach()) for r, q in zip(residuals, codewords, strict=True)]
-    return torch.stack(losses).mean()
-
-
-def snr_db(reference: torch.Tensor, estimate: torch.Tensor) -> float:
-    noise = (reference - estimate).pow(2).sum().item()
-    signal = reference.pow(2).sum().item()
-    return 10 * math.log10(max(signal, 1e-12) / max(noise, 1e-12))
-
-
-# ---- quantiser with codebook learning ----
-
-
-def _nearest(vectors: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
-    distances = vectors.pow(2).sum(1, keepdim=True) - 2 * vectors @ embed.t() + embed.pow(2).sum(1)[None]
-    return distances.argmin(1)
-
-
-def _random_rows(vectors: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    index = torch.randint(0, vectors.shape[0], (count,), generator=generator)
-    return vectors[index]
-
-
-@torch.no_grad()
-def ema_update(codebook, vectors: torch.Tensor, codes: torch.Tensor, qcfg: QuantizerConfig, generator) -> int:
-    """One EMA step of a transformers EncodecEuclideanCodebook's buffers; returns the number of codes replaced."""
-    size = codebook.embed.shape[0]
-    onehot = F.one_hot(codes, size).to(vectors.dtype)
-    decay = qcfg.ema_decay
-    codebook.cluster_size.mul_(decay).add_(onehot.sum(0), alpha=1 - decay)
-    codebook.embed_avg.mul_(decay).add_(onehot.t() @ vectors, alpha=1 - decay)
-    n = codebook.cluster_size.sum()
-    smoothed = (codebook.cluster_size + qcfg.epsilon) / (n + size * qcfg.epsilon) * n
-    codebook.embed.copy_(codebook.embed_avg / smoothed[:, None])
-    dead = codebook.cluster_size < qcfg.dead_code_threshold
-    count = int(dead.sum())
-    if count:
-        fresh = _random_rows(vectors, count, generator)
-        codebook.embed[dead] = fresh
-        codebook.cluster_size[dead] = qcfg.reset_count
-        codebook.embed_avg[dead] = fresh * qcfg.reset_count
-    return count
-
-
-@torch.no_grad()
-def init_codebook(codebook, vectors: torch.Tensor, qcfg: QuantizerConfig, generator) -> None:
-    fresh = _random_rows(vectors, codebook.embed.shape[0], generator)
-    codebook.embed.copy_(fresh)
-    codebook.embed_avg.copy_(fresh * qcfg.reset_count)
-    codebook.cluster_size.fill_(qcfg.reset_count)
-
-
-def quantize(
-    model, embeddings: torch.Tensor, num_codebooks: int, qcfg: QuantizerConfig, train: bool, generator=None, init=False
-):
-    """Residual VQ of encoder output [B, D, T] with the first `num_codebooks` codebooks.
-
-    Returns (straight-through quantised [B, D, T], commitment loss, codes [num_codebooks, B, T], replaced codes).
-    With train=True the codebooks take an EMA step (init=True first fills them from the batch).
-    """
-    batch, dim, frames = embeddings.shape
-    residual = embeddings.permute(0, 2, 1).reshape(-1, dim).float()
-    out = torch.zeros_like(residual)
-    residuals, codewords, all_codes = [], [], []
-    replaced = 0
-    for layer in model.quantizer.layers[:num_codebooks]:
-        codebook = layer.codebook
-        if init:
-            init_codebook(codebook, residual.detach(), qcfg, generator)
-        codes = _nearest(residual.detach(), codebook.embed)
-        codeword = codebook.embed[codes].clone()
-        residuals.append(residual)
-        codewords.append(codeword)
-        out = out + residual + (codeword - residual).detach()  # straight-through
-        if train:
-            replaced += ema_update(codebook, residual.detach(), codes, qcfg, generator)
-        residual = residual - codeword.detach()
-        all_codes.append(codes.view(batch, frames))
-    quantized = out.view(batch, frames, dim).permute(0, 2, 1)
-    return quantized, commitment_loss(residuals, codewords), torch.stack(all_codes), replaced
 
 
 # ---- data ----
