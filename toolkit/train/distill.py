@@ -42,18 +42,18 @@ runs the teacher on every batch instead.
 
 Batching: utterances of similar length, padded audio up to `batching.max_batch_seconds` per batch. Group-norm
 students (HuBERT-Base, wav2vec2-base) are not exact under zero padding (the first conv normalises over the whole
-time axis), so for them each waveform goes through the CNN alone (see `toolkit.models.ssl_student`); the rest of the model
-runs batched with a frame attention mask. Layer-norm students get a sample attention mask.
+time axis), so for them each waveform goes through the CNN alone (see `toolkit.models.ssl_student`); the rest of the
+model runs batched with a frame attention mask. Layer-norm students get a sample attention mask.
 
 Training: AdamW (no weight decay on 1-d parameters), warmup and linear/cosine decay (toolkit.train.schedule),
 gradient clipping and accumulation, fp32/bf16/fp16 autocast, the last `keep_last` checkpoints every
 `checkpoint_every_steps` steps and at the end of every epoch. Under torchrun
 (`torchrun --nproc_per_node 4 -m toolkit.bin.distill ...`) every process takes every N-th batch of the epoch and DDP
 averages the gradients (one process with `optim.grad_accum: N` makes the same updates); the main process alone
-computes the teacher cache (the others then read it), the dev loss, the checkpoints and the saved student. Everything random in a batch (dropout, layerdrop)
-depends only on (seed, epoch, batch), and the checkpoint holds student, projection, optimizer, scheduler and the
-position in the data: a run killed at any moment (kill -9) and restarted ends with the same weights as one never
-interrupted (on CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpoint.
+computes the teacher cache (the others then read it), the dev loss, the checkpoints and the saved student.
+Everything random in a batch (dropout, layerdrop) depends only on (seed, epoch, batch), and the checkpoint holds
+student, projection, optimizer, scheduler and the position in the data: a run killed at any moment (kill -9) and
+restarted ends with the same weights as one never interrupted (on CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpoint.
 
 Outputs in --out: config.yaml (resolved), train.log, curves.csv, checkpoints/, teacher_cache/, model/ (the student:
 save_pretrained, plus the source's preprocessor_config.json when it has one; written atomically at the end),
@@ -344,6 +344,15 @@ def distill(
     """Distil (or resume, or report a finished run) into paths.out. Returns a summary; "already_complete" when the
     run had finished before, "stopped" when `stop_after_steps` ended it early."""
     dist = distributed.setup(torch.device(device))
+    try:
+        return _distill(cfg, paths, dist, stop_after_steps)
+    finally:
+        dist.cleanup()
+
+
+def _distill(
+    cfg: DistillConfig, paths: DistillPaths, dist: distributed.Distributed, stop_after_steps: int | None
+) -> dict:
     device = dist.device
     out = paths.out
     saved, done_file = out / "config.yaml", out / "done.json"
@@ -514,13 +523,7 @@ def distill(
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         progress = state["progress"]
-        # The position in an epoch counts this process's share of the batches: it holds for the same process count.
-        saved_world = state.get("world", 1)
-        if saved_world != dist.world and progress["batch"]:
-            raise ValueError(
-                f"{ckpt_dir}: the last checkpoint was written in the middle of an epoch by a run on {saved_world} "
-                f"process(es); resume it on {saved_world} (this run has {dist.world})"
-            )
+        dist.check_resume(state, ckpt_dir)
         if dist.is_main:
             trim_curves(out, progress["step"])
         log.info(
@@ -538,7 +541,7 @@ def distill(
                 "scaler": scaler.state_dict(),
                 "rng": rng_state(),
                 "progress": progress,
-                **({"world": dist.world} if dist.world > 1 else {}),
+                **dist.checkpoint_fields(),
             }
             save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
         dist.barrier()
@@ -585,8 +588,9 @@ def distill(
             disable=not dist.is_main,
         )
         for index in range(first, len(batches)):
-            # Everything random in a batch (dropout, layerdrop, masking) depends only on (seed, epoch, batch, rank).
-            seed = step_seed(cfg.seed, (epoch * 1_000_000 + index) * dist.world + dist.rank)
+            # Everything random in a batch (dropout, layerdrop, masking) depends only on (seed, epoch, the batch's
+            # position in the whole epoch: shard_batches deals the batches out round-robin).
+            seed = step_seed(cfg.seed, epoch * 1_000_000 + index * dist.world + dist.rank)
             torch.manual_seed(seed)
             np.random.seed(seed % 2**32)  # transformers draws SpecAugment masks from numpy's global generator
             boundary = (index + 1) % o.grad_accum == 0 or index + 1 == len(batches)
@@ -644,7 +648,6 @@ def distill(
         if stopped:
             checkpoint()
             log.info(f"stopped after {progress['step'] - first_step} steps at step {progress['step']}; rerun to go on")
-            dist.cleanup()
             return {"steps": progress["step"], "stopped": True}
         dev_loss = dev_eval(epoch)
         if progress["batch"] >= len(batches):
@@ -672,5 +675,4 @@ def distill(
             json.dump(result, f, indent=1)
         log.info(f"saved the student to {out / 'model'}")
     dist.barrier()
-    dist.cleanup()
     return result

@@ -32,13 +32,28 @@ class Distributed:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
-    def all_mean(self, value: float) -> float:
-        """The mean of a per-process number over all processes (e.g. a dev loss computed on each rank's share)."""
+    def from_main(self, value):
+        """The main process's `value` (a picklable object) on every process."""
         if self.world == 1:
             return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch_dist.all_reduce(tensor)
-        return float(tensor.item()) / self.world
+        box = [value]
+        torch_dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def checkpoint_fields(self) -> dict:
+        """What a checkpoint records about the processes: their number, when there are several (one-process
+        checkpoints stay as they were)."""
+        return {"world": self.world} if self.world > 1 else {}
+
+    def check_resume(self, state: dict, where) -> None:
+        """A checkpoint's position in an epoch counts one process's share of the batches, so it means the same only
+        with as many processes as the run that wrote it (at an epoch boundary any number will do)."""
+        saved = state.get("world", 1)
+        if saved != self.world and state["progress"]["batch"]:
+            raise ValueError(
+                f"{where}: the last checkpoint was written in the middle of an epoch by a run on {saved} "
+                f"process(es); resume it on {saved} (this run has {self.world})"
+            )
 
     def no_sync(self, model: torch.nn.Module, skip: bool):
         """Skip the gradient all-reduce on accumulation steps that are not an optimizer step."""

@@ -44,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as torch_dist
 from torch import nn
 from tqdm import tqdm
 
@@ -288,15 +287,6 @@ class TaskLoss(nn.Module):
         return self.task.loss(hidden, mask, labels, ids)
 
 
-def from_main(dist: distributed.Distributed, value):
-    """The main process's `value` on every process (a picklable object)."""
-    if dist.world == 1:
-        return value
-    box = [value]
-    torch_dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def train_downstream(
     cfg: DownstreamConfig, paths: DownstreamPaths, device: torch.device, stop_after_steps: int | None = None
 ) -> dict[str, object]:
@@ -387,14 +377,7 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         progress = state["progress"]
-        # The position in an epoch counts this process's share of its batches: it means the same only with as many
-        # processes as the run that wrote it.
-        saved_world = state.get("world", 1)
-        if saved_world != dist.world and progress["batch"]:
-            raise ValueError(
-                f"{ckpt_dir}: the last checkpoint was written in the middle of an epoch by a run on {saved_world} "
-                f"process(es); resume it on {saved_world} (this run has {dist.world})"
-            )
+        dist.check_resume(state, ckpt_dir)
         log.info(
             f"resumed from {ckpt_dir} at step {progress['step']} "
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
@@ -410,9 +393,8 @@ def _train(
                 "scheduler": scheduler.state_dict(),
                 "rng": rng_state(),
                 "progress": progress,
+                **dist.checkpoint_fields(),
             }
-            if dist.world > 1:
-                snapshot["world"] = dist.world
             save_checkpoint(ckpt_dir, progress["step"], snapshot, cfg.keep_last)
         dist.barrier()
 
@@ -503,7 +485,7 @@ def _train(
             # The main process scores dev with the unwrapped head (the others wait in the broadcast), and every
             # process takes the same metrics: the same history and best epoch everywhere.
             metrics = evaluate(task, features, valid_set, dev_utts, cfg)[1] if dist.is_main else None
-            metrics = from_main(dist, metrics)
+            metrics = dist.from_main(metrics)
             record.update(metrics)
             best = progress["best"]
             # Higher is better for both metrics; on a tie the earlier epoch stays (fewer steps, same score).
