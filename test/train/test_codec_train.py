@@ -10,7 +10,8 @@ from toolkit.bin.train_codec import main as train_main
 from toolkit.config import from_dict
 from toolkit.discretizers.base import fit_discretizer, load_discretizer
 from toolkit.losses.codec import MelLoss, commitment_loss
-from toolkit.models.codec_quantizer import QuantizerConfig, ema_update
+from toolkit.models.codec import CodecModelConfig, build_codec, init_for_training
+from toolkit.models.codec_quantizer import QuantizerConfig, ema_update, quantize
 from toolkit.train import codec as ct
 
 from conftest import build_data_dir
@@ -86,6 +87,57 @@ def test_ema_update_moves_a_code_towards_its_vectors_and_replaces_dead_codes():
     assert Codebook.embed[1].tolist() == pytest.approx([10.0, 10.0], rel=1e-3)
     # code 2 was dead (0.005 < 0.1): replaced by a batch vector, with the reset count
     assert replaced == 1 and Codebook.embed[2].tolist() == [2.0, 2.0] and Codebook.cluster_size[2].item() == 1.0
+
+
+@pytest.mark.parametrize("num_codebooks", [1, 2])
+def test_quantize_sums_codewords_and_passes_the_gradient_once(num_codebooks):
+    torch.manual_seed(0)
+    model = build_codec(CodecModelConfig(**TINY["model"]))
+    embeddings = torch.randn(2, 8, 5)
+    quantize(model, embeddings, 2, QuantizerConfig(), False, torch.Generator().manual_seed(0), init=True)
+    x = embeddings.clone().requires_grad_()
+    quantized, _, codes, _ = quantize(model, x, num_codebooks, QuantizerConfig(), False)
+    layers = model.quantizer.layers
+    expected = sum(layers[c].codebook.embed[codes[c]] for c in range(num_codebooks))  # [B, T, D]
+    assert torch.allclose(quantized, expected.permute(0, 2, 1), atol=1e-6)
+    weights = torch.randn_like(quantized)
+    (quantized * weights).sum().backward()
+    # Straight-through: d quantized / d embeddings is the identity, whatever the number of codebooks.
+    assert torch.allclose(x.grad, weights)
+
+
+def test_init_for_training_keeps_the_signal_through_the_encoder():
+    # The recipe's codec size: with PyTorch's default initialisation its encoder output hardly varies with the input.
+    config = CodecModelConfig()
+    x = torch.randn(1, 1, 16000)  # unit RMS, as the training loop feeds it
+    spread = {}
+    for name in ("default", "ours"):
+        torch.manual_seed(0)
+        model = build_codec(config).eval()
+        if name == "ours":
+            init_for_training(model)
+        with torch.no_grad():
+            spread[name] = model.encoder(x).std(dim=-1).mean().item()  # variation over time, per dimension
+    assert spread["default"] < 0.05
+    assert 0.2 < spread["ours"] < 5.0
+    weight_norm = model.encoder.layers[0].conv.parametrizations.weight
+    # Set through the parametrisation: magnitude g and direction v give back the new weight.
+    assert torch.allclose(weight_norm.original0, weight_norm.original1.norm(dim=(1, 2), keepdim=True), rtol=1e-5)
+
+
+def test_normalize_rms_matches_the_models_own_input_scaling():
+    x = torch.randn(3, 1, 400) * torch.tensor([0.01, 0.3, 2.0])[:, None, None]
+    normalized = ct.normalize_rms(x)
+    assert torch.allclose(normalized.pow(2).mean(-1).sqrt(), torch.ones(3, 1), atol=1e-5)
+    model = build_codec(CodecModelConfig(**TINY["model"])).eval()
+    assert model.config.normalize
+    with torch.no_grad():
+        # encode() scales by the same RMS, so its scales are those of normalize_rms and its codes those of the
+        # normalised input (the training loop feeds the encoder normalised crops).
+        out = model.encode(x, bandwidth=4.0, return_dict=True)
+        codes_of_normalized = model.quantizer.encode(model.encoder(normalized), bandwidth=4.0).transpose(0, 1)
+    assert torch.allclose(out.audio_scales[0].view(-1), x.pow(2).mean(-1).sqrt().view(-1), rtol=1e-4)
+    assert torch.equal(out.audio_codes[0], codes_of_normalized)
 
 
 def test_bad_configs_are_clear_errors(corpus, tmp_path, capsys):

@@ -94,8 +94,9 @@ def quantize(
     With train=True the codebooks take an EMA step (init=True first fills them from the batch).
     """
     batch, dim, frames = embeddings.shape
-    residual = embeddings.permute(0, 2, 1).reshape(-1, dim).float()
-    out = torch.zeros_like(residual)
+    vectors = embeddings.permute(0, 2, 1).reshape(-1, dim).float()
+    residual = vectors
+    total = torch.zeros_like(vectors)
     residuals, codewords, all_codes = [], [], []
     replaced = 0
     for layer in model.quantizer.layers[:num_codebooks]:
@@ -106,10 +107,13 @@ def quantize(
         codeword = codebook.embed[codes].clone()
         residuals.append(residual)
         codewords.append(codeword)
-        out = out + residual + (codeword - residual).detach()  # straight-through
+        total = total + codeword
         if train:
             replaced += ema_update(codebook, residual.detach(), codes, qcfg, generator)
         residual = residual - codeword.detach()
         all_codes.append(codes.view(batch, frames))
+    # Straight-through on the sum: the value is the codewords' sum, the gradient reaches the encoder once (a
+    # straight-through per codebook would pass it once per codebook used, n times).
+    out = vectors + (total - vectors).detach()
     quantized = out.view(batch, frames, dim).permute(0, 2, 1)
     return quantized, commitment_loss(residuals, codewords), torch.stack(all_codes), replaced

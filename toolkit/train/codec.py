@@ -47,7 +47,7 @@ from toolkit.config import load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
 from toolkit.losses.codec import LossConfig, MelLoss, snr_db
-from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts
+from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts, init_for_training
 from toolkit.models.codec_quantizer import QuantizerConfig, quantize
 from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
 from toolkit.train.schedule import lr_multiplier
@@ -169,6 +169,12 @@ def training_batch(utts: Utterances, cfg: CodecTrainConfig, step: int) -> torch.
     return out
 
 
+def normalize_rms(x: torch.Tensor) -> torch.Tensor:
+    """Each crop [B, 1, T] divided by its RMS, as `EncodecModel.encode` does with `normalize`: the model is trained
+    on what it will see."""
+    return x / (x.pow(2).mean(dim=-1, keepdim=True).sqrt() + 1e-8)
+
+
 # ---- evaluation ----
 
 
@@ -265,6 +271,7 @@ def train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None
 
     torch.manual_seed(cfg.seed)
     model = build_codec(cfg.model)
+    init_for_training(model)
     model.train()
     counts = codebook_counts(model)
     mel_loss = MelLoss(cfg.model.sampling_rate, cfg.loss.mel_scales, cfg.loss.n_mels)
@@ -324,6 +331,8 @@ def train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None
         torch.manual_seed(step_seed(cfg.seed, step))
         generator = torch.Generator().manual_seed(step_seed(cfg.seed + 1, step))
         x = training_batch(train_utts, cfg, step)
+        if cfg.model.normalize:
+            x = normalize_rms(x)
         pick = int(torch.randint(0, len(counts), (1,), generator=generator)) if cfg.quantizer.dropout else -1
         num_codebooks = counts[pick]
         # The very first step fills every codebook (also those the drawn bandwidth does not use) from the batch.
