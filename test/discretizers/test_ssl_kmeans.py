@@ -138,3 +138,30 @@ def test_config_errors_are_named(fitted, tmp_path):
     with pytest.raises(ValueError, match="fewer than num_units=500"):
         fit_discretizer("ssl_kmeans", [data], tmp_path / "f", tiny_options(model, num_units=500))
     assert not (tmp_path / "f" / "config.yaml").exists()
+
+
+def test_utterance_cmvn_numpy_and_torch():
+    rng = np.random.default_rng(0)
+    feats = (rng.normal(size=(40, 5)) * [1, 2, 3, 4, 5] + [10, -3, 0, 2, 7]).astype(np.float32)
+    feats[:, 4] = 7.0  # a constant column
+    out = ssl_kmeans.utterance_cmvn(feats)
+    assert np.allclose(out[:, :4].mean(0), 0, atol=1e-5) and np.allclose(out[:, :4].std(0), 1, atol=1e-4)
+    assert np.all(out[:, 4] == 0)
+    assert np.allclose(ssl_kmeans.utterance_cmvn(torch.from_numpy(feats)).numpy(), out, atol=1e-5)
+
+
+def test_feature_norm_utterance_is_used_in_fit_and_encoding(fitted, tmp_path):
+    root, data, model = fitted
+    fit_discretizer("ssl_kmeans", [data], tmp_path / "cmvn", tiny_options(model, feature_norm="utterance"))
+    info = yaml.safe_load((tmp_path / "cmvn" / "fit_info.yaml").read_text())
+    assert info["feature_norm"] == "utterance"
+    centers = load_centers(tmp_path / "cmvn" / "centers.npy")
+    # Centres of normalised features: every dimension near zero mean, unlike the raw features' centres.
+    assert np.abs(centers.numpy().mean(0)).max() < 1.0
+    disc = load_discretizer(tmp_path / "cmvn")
+    feats = disc.extractor.extract(waves(2))
+    brute = [torch.cdist(ssl_kmeans.utterance_cmvn(f), centers).argmin(dim=1).numpy() for f in feats]
+    units = disc.encode_batch(waves(2), 16000)
+    assert all(np.array_equal(a, b) for a, b in zip(units, brute, strict=True))
+    with pytest.raises(ConfigError, match="feature_norm must be one of none, utterance"):
+        fit_discretizer("ssl_kmeans", [data], tmp_path / "bad", tiny_options(model, feature_norm="speaker"))

@@ -56,6 +56,7 @@ CENTERS_NAME = "centers.npy"
 FIT_INFO_NAME = "fit_info.yaml"
 FEATURES_DIR = "features"
 CACHE_INFO_NAME = "cache.yaml"
+FEATURE_NORMS = ("none", "utterance")
 # fit() loads this many batches' worth of audio at a time, so that the length sorting has similar lengths to group.
 FIT_GROUP_BATCHES = 8
 
@@ -67,6 +68,10 @@ class Config:
     num_units: int = 2000  # K (the release's)
     sample_rate: int = 16000  # the model's rate; audio at other rates is resampled to it
     normalize: bool | None = None  # waveform normalisation; None: as the model's preprocessor config says
+    # Feature normalisation before k-means (fit and encoding alike): "none", or "utterance": each feature dimension
+    # to zero mean and unit variance over the utterance's frames, as the MFCC units' per-utterance CMVN does. Meant
+    # for models whose features shift with the speaker's voice (RESULTS.md of the embedded recipe).
+    feature_norm: str = "none"
     fit_fraction: float = 0.1  # share of the training utterances, chosen at random, used to fit k-means
     max_fit_frames: int | None = None  # and at most this many frames of them; None: no cap
     seed: int = 0  # utterance choice, k-means initialisation and batches
@@ -89,6 +94,8 @@ class Config:
             raise ValueError(f"fit_fraction must be in (0, 1], got {self.fit_fraction}")
         if self.max_fit_frames is not None and self.max_fit_frames < self.num_units:
             raise ValueError(f"max_fit_frames ({self.max_fit_frames}) must be >= num_units ({self.num_units})")
+        if self.feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"feature_norm must be one of {', '.join(FEATURE_NORMS)}, got {self.feature_norm!r}")
         self.features  # noqa: B018 - checks the feature options
 
     @property
@@ -145,12 +152,28 @@ class SSLKmeans:
             return []
         with torch.inference_mode():
             feats = self.extractor.extract([self._prepare(w, sample_rate) for w in waves])
+            if self.config.feature_norm == "utterance":
+                feats = [utterance_cmvn(f) for f in feats]
             # All frames of the batch in one (chunked) matrix product, then cut back into utterances.
             labels, _ = assign(torch.cat(feats), self.centers, self.centers_sq)
             return [part.cpu().numpy().astype(np.int64) for part in labels.split([f.shape[0] for f in feats])]
 
 
 # ---- fit ----
+
+
+def utterance_cmvn(feats):
+    """Each column of one utterance's [frames, dim] features (numpy or torch) to zero mean and unit variance over
+    its frames; a constant column (one frame, or silence) becomes 0."""
+    mean = feats.mean(0, keepdims=True) if isinstance(feats, np.ndarray) else feats.mean(0, keepdim=True)
+    centred = feats - mean
+    variance = (centred * centred).mean(0)
+    scale = (
+        1.0 / np.sqrt(np.maximum(variance, 1e-10))
+        if isinstance(feats, np.ndarray)
+        else variance.clamp_min(1e-10).rsqrt()
+    )
+    return centred * scale[None]
 
 
 def _load_wave(data: DataDir, utt: str, sample_rate: int) -> np.ndarray:
@@ -185,6 +208,7 @@ def _cache_key(config: Config, extractor: SSLFeatureExtractor, keys: Sequence[st
         "layer": config.layer,
         "sample_rate": config.sample_rate,
         "normalize": extractor.normalize,
+        "feature_norm": config.feature_norm,
         "chunk_seconds": config.chunk_seconds,
         "chunk_context_seconds": config.chunk_context_seconds,
         "max_fit_frames": config.max_fit_frames,
@@ -280,6 +304,8 @@ def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, pr
             used, frames = write_fit_features(cached, keys, scratch, config.max_fit_frames, None)
         else:
             computed = _computed_features(selection, extractor, config, progress)
+            if config.feature_norm == "utterance":  # the cache then holds normalised features (its key says so)
+                computed = (utterance_cmvn(f) for f in computed)
             cache_dir = features_dir if config.feature_cache else None
             used, frames = write_fit_features(computed, keys, scratch, config.max_fit_frames, cache_dir)
             if cache_dir is not None:
@@ -303,6 +329,7 @@ def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, pr
         "num_layers": extractor.num_layers,
         "dim": extractor.dim,
         "normalize": extractor.normalize,
+        "feature_norm": config.feature_norm,
         "attention_mask": extractor.use_attention_mask,
         "frame_rate": extractor.frame_rate,
         "feature_cache": "reused" if cached is not None else ("written" if config.feature_cache else "off"),
