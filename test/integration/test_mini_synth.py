@@ -108,10 +108,11 @@ def test_trained_discretizers_run_through_the_recipe(tmp_path):
     recipe = copy_recipe(tmp_path)
     disc = recipe / "conf/discretizer/hubert_kmeans.yaml"
     disc.write_text(disc.read_text().replace("layer: 3", "layer: 2").replace("num_units: 500", "num_units: 16"))
-    tok = recipe / "conf/tokenizer.yaml"
-    tok.write_text(
-        tok.read_text().replace("vocab_size: 256", "vocab_size: 100").replace("subwords: true", "subwords: false")
-    )
+    for name in ("tokenizer.yaml", "tokenizer_encodec.yaml"):  # run.sh picks the second for encodec
+        tok = recipe / "conf" / name
+        tok.write_text(
+            tok.read_text().replace("vocab_size: 256", "vocab_size: 100").replace("subwords: true", "subwords: false")
+        )
     env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
     base = ["./run.sh", "--nj", "2", "--local_data_opts", SIZES, "--stop_stage", "6"]
     for name, args in (("hubert_kmeans", HUBERT_ARGS), ("encodec", CODEC_ARGS)):
@@ -125,6 +126,8 @@ def test_trained_discretizers_run_through_the_recipe(tmp_path):
         assert (recipe / f"dump/tokens/{name}/test/speech").exists()
         report = json.loads((recipe / f"dump/units/{name}/test/unit_report.json").read_text())
         assert 0.0 <= report["phones"][0]["pnmi"] <= 1.0, report["phones"]
+        tokenizer = yaml.safe_load((recipe / f"exp/tokenizers/{name}/config.yaml").read_text())
+        assert tokenizer["units"]["hard_vocab_limit"] is (name != "encodec")  # only tokenizer_encodec.yaml sets it
     assert (recipe / "exp/upstream/hubert/model/config.json").exists()
     assert (recipe / "exp/codec/encodec_small/model/config.json").exists()
     # The encodec units are serialised frame by frame, codebook c's codes in [c * 32, (c + 1) * 32).

@@ -24,8 +24,9 @@ case "$discretizer" in
         upstream=(--upstream_trainer toolkit.bin.pretrain_hubert --upstream_config conf/upstream/hubert.yaml
             --upstream_dir exp/upstream/hubert) ;;
     encodec)
+        # Codec codes need more unit subwords than conf/tokenizer.yaml has; an explicit --tokenizer_config wins.
         upstream=(--upstream_trainer toolkit.bin.train_codec --upstream_config conf/codec/encodec_small.yaml
-            --upstream_dir exp/codec/encodec_small) ;;
+            --upstream_dir exp/codec/encodec_small --tokenizer_config conf/tokenizer_encodec.yaml) ;;
 esac
 
 ./asr.sh \
