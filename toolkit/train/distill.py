@@ -343,11 +343,8 @@ def distill(
 ) -> dict:
     """Distil (or resume, or report a finished run) into paths.out. Returns a summary; "already_complete" when the
     run had finished before, "stopped" when `stop_after_steps` ended it early."""
-    dist = distributed.setup(torch.device(device))
-    try:
+    with distributed.session(torch.device(device)) as dist:
         return _distill(cfg, paths, dist, stop_after_steps)
-    finally:
-        dist.cleanup()
 
 
 def _distill(

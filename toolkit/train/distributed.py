@@ -6,7 +6,8 @@ CPU processes use the gloo backend, GPUs nccl with one device per process (LOCAL
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -81,3 +82,13 @@ def setup(device: torch.device) -> Distributed:
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Distributed(rank, world, device)
+
+
+@contextmanager
+def session(device: torch.device) -> Iterator[Distributed]:
+    """`setup()` for the length of a with-block; the process group is destroyed on every exit, errors included."""
+    dist = setup(device)
+    try:
+        yield dist
+    finally:
+        dist.cleanup()

@@ -294,11 +294,8 @@ def train_downstream(
     calls this (one process: `device`; several: DDP, see the module docstring)."""
     if not cfg.upstream:
         raise ConfigError("upstream is not set: give the frozen upstream's hub name or folder (--upstream)")
-    dist = distributed.setup(device)
-    try:
+    with distributed.session(device) as dist:
         return _train(cfg, paths, dist, stop_after_steps)
-    finally:
-        dist.cleanup()
 
 
 def _train(
