@@ -15,8 +15,9 @@ Quantiser dropout is drawn here: every step uses the codebooks of a bandwidth dr
 Training: random crops of `crop_seconds` (zero-padded when an utterance is shorter) from random training utterances,
 each scaled to unit RMS when `model.normalize` is on (as `EncodecModel.encode` then scales its input), AdamW, the
 shared warmup/decay schedule, optional bf16 autocast. The convolutions start from `init_for_training` (weights that
-keep a signal's scale; with PyTorch's default ones the encoder output ignored its input and training stalled). Every step's randomness (crops, bandwidth, codebook
-initialisation and replacement) is seeded from (seed, step), and checkpoints (toolkit.train.checkpoint) hold the
+keep a signal's scale; with PyTorch's default ones the encoder output ignored its input and training stalled).
+Every step's randomness (crops, bandwidth, codebook initialisation and replacement) is seeded from (seed, step), and
+checkpoints (toolkit.train.checkpoint) hold the
 model with its codebook statistics, the optimizer, the scheduler and the step: a run killed at any moment (kill -9)
 and restarted ends with the same weights as one never interrupted. Dev evaluation: the inference path
 (`model.encode` / `model.decode`) on whole dev utterances at every bandwidth, reporting SNR (dB) and mel L1.

@@ -53,7 +53,8 @@ averages the gradients (one process with `optim.grad_accum: N` makes the same up
 computes the teacher cache (the others then read it), the dev loss, the checkpoints and the saved student.
 Everything random in a batch (dropout, layerdrop) depends only on (seed, epoch, batch), and the checkpoint holds
 student, projection, optimizer, scheduler and the position in the data: a run killed at any moment (kill -9) and
-restarted ends with the same weights as one never interrupted (on CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpoint.
+restarted ends with the same weights as one never interrupted (on CPU). `stop_after_steps` ends a call after N more
+optimizer steps with a checkpoint.
 
 Outputs in --out: config.yaml (resolved), train.log, curves.csv, checkpoints/, teacher_cache/, model/ (the student:
 save_pretrained, plus the source's preprocessor_config.json when it has one; written atomically at the end),
