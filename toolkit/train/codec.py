@@ -17,10 +17,10 @@ each scaled to unit RMS when `model.normalize` is on (as `EncodecModel.encode` t
 shared warmup/decay schedule, optional bf16 autocast. The convolutions start from `init_for_training` (weights that
 keep a signal's scale; with PyTorch's default ones the encoder output ignored its input and training stalled).
 Every step's randomness (crops, bandwidth, codebook initialisation and replacement) is seeded from (seed, step), and
-checkpoints (toolkit.train.checkpoint) hold the
-model with its codebook statistics, the optimizer, the scheduler and the step: a run killed at any moment (kill -9)
-and restarted ends with the same weights as one never interrupted. Dev evaluation: the inference path
-(`model.encode` / `model.decode`) on whole dev utterances at every bandwidth, reporting SNR (dB) and mel L1.
+checkpoints (toolkit.train.checkpoint) hold the model with its codebook statistics, the optimizer, the scheduler and
+the step: a run killed at any moment (kill -9) and restarted ends with the same weights as one never interrupted. Dev
+evaluation: the inference path (`model.encode` / `model.decode`) on whole dev utterances at every bandwidth,
+reporting SNR (dB) and mel L1.
 
 Outputs in the run folder: config.yaml (resolved), train.log, curves.csv, checkpoints/, dev_eval.json (every
 evaluation), model/ (save_pretrained, written atomically at the end) and done.json (written last).
