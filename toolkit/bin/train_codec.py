@@ -1,7 +1,7 @@
 """Train a small EnCodec-architecture codec for the `encodec` discretizer (see toolkit/train/codec.py).
 
     python -m toolkit.bin.train_codec --config conf/codec/encodec_small.yaml --train data/train --valid data/dev \\
-        --out exp/codec/encodec_small [--set steps=2000 --set optim.lr=5e-4] [--threads N]
+        --out exp/codec/encodec_small [--set steps=2000 --set optim.lr=5e-4] [--threads N] [--device cpu|cuda|auto]
 
 Rerunning the same command after a crash (even kill -9) resumes from the last checkpoint; after completion it says
 so and exits 0. The trained model is out/model (EncodecModel.save_pretrained); point a discretizer config's `model:`
@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="run directory, e.g. exp/codec/encodec_small")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
     args = parser.parse_args(argv)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available on this machine")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     threads = torch.get_num_threads()
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         cfg = load_config(CodecTrainConfig, args.config, args.set)
-        result = train_codec(cfg, CodecPaths(Path(args.train), Path(args.valid), Path(args.out)))
+        result = train_codec(cfg, CodecPaths(Path(args.train), Path(args.valid), Path(args.out)), device=device)
     except (ConfigError, AudioError, TableError, FileNotFoundError, ValueError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

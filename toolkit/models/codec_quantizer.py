@@ -52,8 +52,9 @@ def _nearest(vectors: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
 
 
 def _random_rows(vectors: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    # The generator lives on the CPU whatever the device, so the draws are the same on CPU and GPU.
     index = torch.randint(0, vectors.shape[0], (count,), generator=generator)
-    return vectors[index]
+    return vectors[index.to(vectors.device)]
 
 
 @torch.no_grad()

@@ -186,6 +186,7 @@ def evaluate(model, utts: Utterances, cfg: CodecTrainConfig, mel_loss: MelLoss) 
     """SNR (dB) and mel L1 of encode -> decode through the inference path, per bandwidth, on dev utterances."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     hop = cfg.model.hop_length
     count = len(utts.ids) if cfg.dev_max_utts == 0 else min(cfg.dev_max_utts, len(utts.ids))
     waves = [torch.from_numpy(read_utterance(utts, i, cfg.model.sampling_rate)) for i in range(count)]
@@ -193,6 +194,7 @@ def evaluate(model, utts: Utterances, cfg: CodecTrainConfig, mel_loss: MelLoss) 
     for bandwidth in model.config.target_bandwidths:
         snrs, mels = [], []
         for wave in waves:
+            wave = wave.to(device)
             x = F.pad(wave, (0, math.ceil(len(wave) / hop) * hop - len(wave)))[None, None]
             encoded = model.encode(x, bandwidth=float(bandwidth), return_dict=True)
             y = model.decode(encoded.audio_codes, encoded.audio_scales, return_dict=True).audio_values
@@ -224,8 +226,8 @@ def setup_logging(out: Path) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
 
 
-def _autocast(precision: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+def _autocast(precision: str, device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
 def _trim_curves(path: Path, step: int) -> None:
@@ -248,9 +250,12 @@ def _save_model(model, folder: Path) -> None:
     os.replace(tmp, folder)
 
 
-def train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None = None) -> dict:
-    """Train (or resume, or report a finished run). `stop_after` ends the run after that step with a checkpoint,
-    as a kill would (tests use it)."""
+def train_codec(
+    cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None = None, device: str | torch.device = "cpu"
+) -> dict:
+    """Train (or resume, or report a finished run) on `device`. `stop_after` ends the run after that step with a
+    checkpoint, as a kill would (tests use it)."""
+    device = torch.device(device)
     out = paths.out
     saved = out / "config.yaml"
     done_file = out / "done.json"
@@ -274,10 +279,10 @@ def train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None
 
     torch.manual_seed(cfg.seed)
     model = build_codec(cfg.model)
-    init_for_training(model)
-    model.train()
+    init_for_training(model)  # on the CPU, so that a seed gives the same initial weights on every device
+    model.to(device).train()
     counts = codebook_counts(model)
-    mel_loss = MelLoss(cfg.model.sampling_rate, cfg.loss.mel_scales, cfg.loss.n_mels)
+    mel_loss = MelLoss(cfg.model.sampling_rate, cfg.loss.mel_scales, cfg.loss.n_mels).to(device)
     o = cfg.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -333,18 +338,18 @@ def train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None
         step = progress["step"]
         torch.manual_seed(step_seed(cfg.seed, step))
         generator = torch.Generator().manual_seed(step_seed(cfg.seed + 1, step))
-        x = training_batch(train_utts, cfg, step)
+        x = training_batch(train_utts, cfg, step).to(device)
         if cfg.model.normalize:
             x = normalize_rms(x)
         pick = int(torch.randint(0, len(counts), (1,), generator=generator)) if cfg.quantizer.dropout else -1
         num_codebooks = counts[pick]
         # The very first step fills every codebook (also those the drawn bandwidth does not use) from the batch.
-        with _autocast(cfg.precision):
+        with _autocast(cfg.precision, device):
             embeddings = model.encoder(x)
         if step == 0:
             quantize(model, embeddings.detach(), counts[-1], cfg.quantizer, False, generator, init=True)
         quantized, commit, codes, replaced = quantize(model, embeddings, num_codebooks, cfg.quantizer, True, generator)
-        with _autocast(cfg.precision):
+        with _autocast(cfg.precision, device):
             y = model.decoder(quantized)[..., : x.shape[-1]].float()
         time_l1 = (x - y).abs().mean()
         mel = mel_loss(x, y)
