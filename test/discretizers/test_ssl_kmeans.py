@@ -165,3 +165,31 @@ def test_feature_norm_utterance_is_used_in_fit_and_encoding(fitted, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(units, brute, strict=True))
     with pytest.raises(ConfigError, match="feature_norm must be one of none, utterance"):
         fit_discretizer("ssl_kmeans", [data], tmp_path / "bad", tiny_options(model, feature_norm="speaker"))
+
+
+def test_device_given_at_load_overrides_the_fitted_one(fitted, tmp_path, capsys):
+    """Fitted with device: cuda (say, on a GPU box), dumped on a CPU machine with --device cpu; and a CUDA device
+    asked for where there is none is a clear error, not a traceback."""
+    import shutil
+
+    root, data, _ = fitted
+    exp = tmp_path / "exp"
+    shutil.copytree(root / "exp", exp)
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    (exp / "config.yaml").write_text(yaml.safe_dump({**config, "device": "cuda:7"}, sort_keys=False))
+    disc = load_discretizer(exp, device="cpu")
+    assert disc.extractor.device.type == "cpu"
+    out = tmp_path / "units"
+    argv = ["--discretizer", str(exp), "--data", str(data), "--out", str(out), "--no-progress"]
+    assert dump_main([*argv, "--device", "cpu"]) == 0
+    assert read_table(out) == read_table(dump_once(root / "exp", data, tmp_path / "reference"))
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as exit_info:
+            dump_main([*argv, "--device", "cuda"])
+        assert exit_info.value.code == 2
+        assert "CUDA is not available on this machine" in capsys.readouterr().err
+
+
+def dump_once(exp, data, out):
+    assert dump_main(["--discretizer", str(exp), "--data", str(data), "--out", str(out), "--no-progress"]) == 0
+    return out

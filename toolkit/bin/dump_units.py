@@ -100,16 +100,21 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="torch threads; parallelism comes from running one job per shard, so 1 avoids oversubscription",
     )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda or auto for the model of ssl_kmeans/encodec (default: as fitted)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.batch_seconds <= 0:
         parser.error(f"--batch-seconds must be positive, got {args.batch_seconds}")
     if args.num_threads < 1:
         parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
+    if args.device is not None and args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available on this machine")
     threads = torch.get_num_threads()
     torch.set_num_threads(args.num_threads)
     try:
-        discretizer = load_discretizer(args.discretizer)
+        discretizer = load_discretizer(args.discretizer, device=args.device)
         data = load_data_dir(args.data)
         units = {
             utt: " ".join(map(str, ids.tolist()))

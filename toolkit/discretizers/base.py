@@ -90,8 +90,10 @@ def fit_discretizer(
     module.fit(data_dirs, out_dir, config, progress=progress)
 
 
-def load_discretizer(out_dir: str | Path) -> Discretizer:
-    """Load the discretizer saved in out_dir, whatever its type (read from config.yaml)."""
+def load_discretizer(out_dir: str | Path, device: str | None = None) -> Discretizer:
+    """Load the discretizer saved in out_dir, whatever its type (read from config.yaml). `device` (cpu, cuda, auto)
+    overrides the saved config's for the models that have one (ssl_kmeans, encodec): fit on one machine, dump on
+    another. MFCC features are computed on the CPU whatever it says."""
     path = Path(out_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{out_dir}: no {CONFIG_NAME}; is this a discretizer made by fit_discretizer?")
@@ -104,4 +106,4 @@ def load_discretizer(out_dir: str | Path) -> Discretizer:
         from toolkit.discretizers import encodec as module
     else:
         raise _unknown_type(kind, str(path))
-    return module.load(out_dir)
+    return module.load(out_dir) if device is None else module.load(out_dir, device=device)

@@ -28,6 +28,7 @@ fit() learns nothing. It loads the model to check it and the bandwidth, and writ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,6 +256,9 @@ def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, pr
     write_config(out_dir, TYPE, resolved)
 
 
-def load(out_dir: str | Path) -> Encodec:
+def load(out_dir: str | Path, device: str | None = None) -> Encodec:
+    """The fitted discretizer, with its model loaded on `device` (default: config.device)."""
     config = read_config(out_dir, Config)
+    if device is not None:
+        config = dataclasses.replace(config, device=device)  # checked by Config like the saved value
     return Encodec(config, load_model(config.model, _device(config.device)))

@@ -191,7 +191,10 @@ def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, pr
     write_config(out_dir, TYPE, config)
 
 
-def load(out_dir: str | Path) -> MfccKmeans:
+def load(out_dir: str | Path, device: str | None = None) -> MfccKmeans:
+    """The fitted discretizer. `device` is accepted for a uniform interface and unused: MFCCs and their assignment
+    are cheap on the CPU."""
+    del device
     out_dir = Path(out_dir)
     config = read_config(out_dir, Config)
     centers = load_centers(out_dir / CENTERS_NAME)

@@ -22,6 +22,7 @@ The state saved in out_dir:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -348,10 +349,14 @@ def fit(data_dirs: Sequence[str | Path], out_dir: str | Path, config: Config, pr
     write_config(out_dir, TYPE, config)
 
 
-def load(out_dir: str | Path) -> SSLKmeans:
-    """The fitted discretizer, with its model loaded on config.device."""
+def load(out_dir: str | Path, device: str | None = None) -> SSLKmeans:
+    """The fitted discretizer, with its model loaded on `device` (default: config.device; auto: cuda when there)."""
     out_dir = Path(out_dir)
     config = read_config(out_dir, Config)
+    if device is not None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        config = dataclasses.replace(config, device=device)
     centers = load_centers(out_dir / CENTERS_NAME)
     if centers.shape[0] != config.num_units:
         raise ValueError(f"{out_dir}: {CENTERS_NAME} holds {centers.shape[0]} centres, config says {config.num_units}")

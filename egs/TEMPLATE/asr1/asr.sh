@@ -14,15 +14,16 @@
 #   8  decode dev and test sets (--decode_config): exp/<tag>/decode/<set>/text
 #   9  score (WER, CER; sclite-style reports) and regenerate RESULTS.md
 #
-# Every stage logs to exp/logs/stage<N>.log and records exp/.done/stage<N> with a hash of its inputs and options:
-# a rerun skips a stage whose inputs and options are unchanged and redoes it otherwise.
+# Every stage logs to exp/logs/stage<N>.log (stages 4-6: stage<N>.<discretizer>.log, 7-9: stage<N>.<tag>.log) and
+# records exp/.done/stage<N>[...] with a hash of its inputs and options: a rerun skips a stage whose inputs and
+# options are unchanged and redoes it otherwise.
 set -euo pipefail
 
 # ---- options (each can be given as --name value) ----
 stage=1                  # first stage to run
 stop_stage=9             # last stage to run
 nj=2                     # parallel jobs for data preparation, perturbation and formatting
-ngpu=0                   # GPUs for training and decoding (later stages)
+ngpu=0                   # GPUs for unit dumping (stage 5), training and decoding
 train_set=train          # training data dir under data/
 valid_set=dev            # validation data dir under data/
 test_sets="test"         # space-separated evaluation data dirs under data/
@@ -194,6 +195,9 @@ stage5_io() {
 }
 stage5() {
     local dset jobs num_utts
+    # With GPUs the SSL/codec model runs on one (every job shares it); otherwise as the discretizer was fitted.
+    local device_args=()
+    if [ "$ngpu" -gt 0 ]; then device_args=(--device cuda); fi
     for dset in $all_sets; do
         log "dump $discretizer units of $dumpdir/raw/$dset -> $units_dir/$dset/units"
         num_utts=$(wc -l < "$dumpdir/raw/$dset/utt2spk")
@@ -203,7 +207,7 @@ stage5() {
         mkdir -p "$units_dir/$dset"
         run_jobs --nj "$jobs" --log "$units_dir/$dset/log/dump.JOB.log" -- \
             python -m toolkit.bin.dump_units --discretizer "$expdir/discretizer/$discretizer" \
-            --data "$dumpdir/raw/$dset/split$jobs/JOB" --out "$units_dir/$dset/units.JOB"
+            --data "$dumpdir/raw/$dset/split$jobs/JOB" --out "$units_dir/$dset/units.JOB" ${device_args[@]+"${device_args[@]}"}
         cat $(for k in $(seq 1 "$jobs"); do echo "$units_dir/$dset/units.$k"; done) | LC_ALL=C sort > "$units_dir/$dset/units.tmp"
         mv "$units_dir/$dset/units.tmp" "$units_dir/$dset/units"
         rm -f "$units_dir/$dset"/units.[0-9]*
