@@ -1,6 +1,7 @@
 """Decoding speed: toolkit's batched greedy decoding vs transformers' `generate`, one utterance at a time.
 
     HF_HUB_OFFLINE=1 tools/venv/bin/python test/bench/bench_decode.py [--n 200] [--train-seconds 45] [--threads N]
+        [--device cpu|cuda]
 
 A default-size Llama speech LM (4 layers, hidden 256) is first trained for a short while on a synthetic task, so its
 hypotheses are real transcripts of varying length rather than one token repeated: each "word" (text token) is
@@ -53,7 +54,7 @@ class SyntheticSpeech:
         return self.prompt(speech) + text + [self.layout.text_end_id]
 
 
-def train(model, data: SyntheticSpeech, seconds: float, seed: int) -> int:
+def train(model, data: SyntheticSpeech, seconds: float, seed: int, device: torch.device) -> int:
     """Full next-token CE on whole sequences, bf16 autocast, AdamW; returns the number of steps done."""
     rng = random.Random(seed)
     optim = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.98))
@@ -62,11 +63,11 @@ def train(model, data: SyntheticSpeech, seconds: float, seed: int) -> int:
     while time.time() - start < seconds:
         seqs = [data.sequence(*data.utterance(rng)) for _ in range(32)]
         width = max(map(len, seqs))
-        ids = torch.tensor([s + [data.layout.pad_id] * (width - len(s)) for s in seqs])
+        ids = torch.tensor([s + [data.layout.pad_id] * (width - len(s)) for s in seqs], device=device)
         mask = (ids != data.layout.pad_id).long()
         for group in optim.param_groups:  # short linear warmup: a fresh model diverges at full lr
             group["lr"] = 2e-3 * min(1.0, (steps + 1) / 30)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             loss = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
         optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -106,7 +107,7 @@ def hf_one_at_a_time(model, prompts, limits, layout, processors) -> list[list[in
     hyps = []
     with torch.inference_mode():
         for prompt, limit in zip(prompts, limits, strict=True):
-            ids = torch.tensor([prompt])
+            ids = torch.tensor([prompt], device=model.device)
             out = model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
@@ -124,7 +125,7 @@ def hf_batched(model, prompts, limits, layout, processors, max_tokens: int) -> l
     costs = [len(p) + n for p, n in zip(prompts, limits, strict=True)]
     with torch.inference_mode():
         for batch in length_batches(costs, max_tokens):
-            ids, mask = left_pad([prompts[i] for i in batch], layout.pad_id, "cpu")
+            ids, mask = left_pad([prompts[i] for i in batch], layout.pad_id, model.device)
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
@@ -149,17 +150,20 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=8000, help="greedy_decode batch budget")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     layout = VocabLayout(text_size=TEXT_SIZE, speech_size=SPEECH_SIZE)
     data = SyntheticSpeech(layout, args.seed)
-    model = build_speech_lm(SpeechLMConfig(arch="llama"), layout)
-    print(f"model: llama, {count_params(model) / 1e6:.2f}M parameters; torch threads {torch.get_num_threads()}")
+    model = build_speech_lm(SpeechLMConfig(arch="llama"), layout).to(device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"torch threads {torch.get_num_threads()}"
+    print(f"model: llama, {count_params(model) / 1e6:.2f}M parameters; {where}")
     print(f"training for {args.train_seconds:.0f}s on the synthetic task ...")
-    steps = train(model, data, args.train_seconds, args.seed)
+    steps = train(model, data, args.train_seconds, args.seed, device)
     model.eval()
 
     rng = random.Random(args.seed + 1000)
@@ -167,7 +171,7 @@ def main() -> None:
     prompts = [data.prompt(speech) for speech, _ in utts]
     refs = [text for _, text in utts]
     limits = new_token_limits(prompts, layout)  # the default limit: 0.5 x speech tokens + 10
-    processors = LogitsProcessorList([TextOnly(text_only_bias(layout, model.config.vocab_size, "cpu"))])
+    processors = LogitsProcessorList([TextOnly(text_only_bias(layout, model.config.vocab_size, device))])
 
     # Warm up both paths (first calls allocate and pick kernels).
     greedy_decode(model, prompts[:8], layout)
@@ -176,7 +180,7 @@ def main() -> None:
     ours, t_ours = timed(lambda: greedy_decode(model, prompts, layout, max_tokens=args.max_tokens))
     theirs, t_theirs = timed(lambda: hf_one_at_a_time(model, prompts, limits, layout, processors))
     batched, t_batched = timed(lambda: hf_batched(model, prompts, limits, layout, processors, args.max_tokens))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         greedy_decode(model, prompts[:8], layout)
         half, t_half = timed(lambda: greedy_decode(model, prompts, layout, max_tokens=args.max_tokens))
 
