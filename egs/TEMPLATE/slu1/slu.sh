@@ -21,8 +21,8 @@
 #   sf  slot filling, text.slots (transcripts with B-<type> ... E-<type> tags)
 #   er  emotion recognition, utt2emotion
 #
-# Every stage logs to exp/logs/stage<N>.log and records exp/.done/stage<N>[.<tag>] with a hash of its inputs and
-# options: a rerun skips a stage whose inputs and options are unchanged, and a crashed training resumes.
+# Every stage logs to exp/logs/stage<N>[.<tag>].log and records exp/.done/stage<N>[.<tag>] with a hash of its
+# inputs and options: a rerun skips a stage whose inputs and options are unchanged, and a crashed training resumes.
 set -euo pipefail
 
 # ---- options (each can be given as --name value) ----

@@ -61,7 +61,9 @@ run_stages() {
             --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"; then
             continue
         fi
-        logfile="$expdir/logs/stage$n.log"
+        # Named like the stage's marker (stage7.<tag>, stage4.<discretizer>): runs of different tags or discretizers
+        # started side by side (run_comparison.sh --jobs N) each keep their own log.
+        logfile="$expdir/logs/$(basename "$marker").log"
         start=$(date +%s)
         # The stage runs in a subshell outside any `if`, so that `set -e` stops it at its first failing command
         # (bash ignores errexit inside a function called from a condition).
