@@ -130,10 +130,22 @@ def test_trained_discretizers_run_through_the_recipe(tmp_path):
         assert tokenizer["units"]["hard_vocab_limit"] is (name != "encodec")  # only tokenizer_encodec.yaml sets it
     assert (recipe / "exp/upstream/hubert/model/config.json").exists()
     assert (recipe / "exp/codec/encodec_small/model/config.json").exists()
-    # The encodec units are serialised frame by frame, codebook c's codes in [c * 32, (c + 1) * 32).
+    # The default encodec config keeps the first of the bandwidth's codebooks: 50 units/s, ids below 32.
+    info = yaml.safe_load((recipe / "exp/discretizer/encodec/encodec_info.yaml").read_text())
+    assert info["codebook_size"] == 32 and info["num_codebooks"] == 1 and info["model_codebooks_at_bandwidth"] >= 2
+    assert info["units_per_second"] == 50.0
+    units = (recipe / "dump/units/encodec/test/units").read_text().splitlines()
+    assert all(int(u) < 32 for line in units for u in line.split()[1:])
+    # With every codebook of the bandwidth (encodec_2cb.yaml: two with the recipe's 1024 codes, four with this tiny
+    # codec's 32; stage 4 only refits the discretizer, the codec is kept) the units are serialised frame by frame,
+    # codebook c's codes in [c * 32, (c + 1) * 32).
+    two = [*base[:-2], "--stage", "4", "--stop_stage", "5", "--discretizer", "encodec"]
+    two += ["--discretizer_config", "conf/discretizer/encodec_2cb.yaml", "--upstream_args", CODEC_ARGS]
+    proc = subprocess.run(two, cwd=recipe, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     info = yaml.safe_load((recipe / "exp/discretizer/encodec/encodec_info.yaml").read_text())
     books = info["num_codebooks"]
-    assert info["codebook_size"] == 32 and books >= 2
+    assert books >= 2 and info["units_per_second"] == 50.0 * books
     first = [int(u) for u in (recipe / "dump/units/encodec/test/units").read_text().split("\n")[0].split()[1:]]
     assert len(first) % books == 0
     for c in range(books):
