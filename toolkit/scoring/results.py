@@ -265,20 +265,26 @@ def seed_table(entries: Iterable[ScoreEntry]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice_block(existing: str | None, block: str, title: str, path: str | Path = "RESULTS.md") -> str:
-    """Put `block` between the markers of `existing`; with no file, a new one; with no markers, append it.
-
-    Appending rather than overwriting keeps a hand-written RESULTS.md that predates the markers.
+def splice_block(
+    existing: str | None,
+    block: str,
+    title: str,
+    path: str | Path = "RESULTS.md",
+    begin: str = BEGIN,
+    end: str = END,
+) -> str:
+    """Put `block` between the markers `begin`/`end` of `existing`; with no file, a new one; with no markers, append
+    it. Appending rather than overwriting keeps a hand-written RESULTS.md that predates the markers.
     """
     if existing is None:
         return f"# {title}\n\n{block}"
-    n_begin, n_end = existing.count(BEGIN), existing.count(END)
+    n_begin, n_end = existing.count(begin), existing.count(end)
     if n_begin == 0 and n_end == 0:
         return existing.rstrip("\n") + "\n\n" + block
-    start, stop = existing.find(BEGIN), existing.find(END)
+    start, stop = existing.find(begin), existing.find(end)
     if n_begin != 1 or n_end != 1 or stop < start:
-        raise ValueError(f"{path}: expected one '{BEGIN}' followed by one '{END}'")
-    rest = existing[stop + len(END) :]
+        raise ValueError(f"{path}: expected one '{begin}' followed by one '{end}'")
+    rest = existing[stop + len(end) :]
     return existing[:start] + block.rstrip("\n") + (rest if rest.strip() else "\n")
 
 
