@@ -2,7 +2,7 @@
 nearest-centre search on all frames of a batch) vs one utterance at a time through the full model with distances
 in numpy.
 
-    HF_HUB_OFFLINE=1 tools/venv/bin/python test/bench/bench_ssl_dump.py [--utts 100] [--threads 2]
+    HF_HUB_OFFLINE=1 tools/venv/bin/python test/bench/bench_ssl_dump.py [--utts 100] [--threads 2] [--device cuda]
 
 A random HuBERT in the Large layout (stable layer norm, layer-normalised CNN, so batches get an attention mask) but
 small (hidden 256, 4 layers, 128 CNN channels; the real CNN strides, 50 frames/s) encodes `--utts` noise utterances
@@ -10,7 +10,7 @@ of 1-8 s into 2000 units of layer 3 (the release's "all but the last layer"). Th
 features. (a) is the dumping path of `python -m toolkit.bin.dump_units` (its length_batches, then
 SSLKmeans.encode_batch); (b) runs `model(wave, output_hidden_states=True).hidden_states[3]` per utterance and
 assigns with the matrix form of the squared distance in numpy, as fairseq's dump_km_label does. The units must be
-identical. Prints utterances per second of each and the ratio.
+identical (on a GPU, 99.5% of the frames: see the end of main). Prints utterances per second of each and the ratio.
 """
 
 from __future__ import annotations
@@ -133,7 +133,11 @@ def main() -> None:
     print(f"ssl_kmeans (length batches, torch assign):     {args.utts / t_fast:8.1f} utt/s  ({t_fast:.2f}s)")
     print(f"one at a time, full model, numpy distances:   {args.utts / t_slow:8.1f} utt/s  ({t_slow:.2f}s)")
     print(f"speed-up: {t_slow / t_fast:.1f}x  (target >= 2x)")
-    if same_utts != args.utts:
+    # On the CPU the two paths compute the same numbers, so the units must be identical. A GPU runs other kernels
+    # for a batch than for one utterance (and TF32 convolutions in cuDNN), which moves features by ~1e-3 and flips
+    # the rare frame that is nearly equidistant from two centres: there, demand 99.5% of the frames.
+    exact = torch.device(args.device).type == "cpu"
+    if (exact and same_utts != args.utts) or (not exact and same_frames < 0.995 * frames):
         raise SystemExit("ssl_kmeans and the baseline disagree")
 
 
