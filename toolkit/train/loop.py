@@ -128,7 +128,13 @@ def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig
 
 
 def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str, float]:
-    dist = distributed.setup(device)
+    """Train (or resume) on `device`; under torchrun, one DDP process per GPU or CPU process."""
+    # The process group is destroyed on every exit, a config error included, so that torchrun's peers are released.
+    with distributed.session(device) as dist:
+        return _train(cfg, paths, dist)
+
+
+def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -> dict[str, float]:
     device = dist.device
     setup_logging(paths.out, dist.is_main)
     layout = VocabLayout.load(paths.tokenizers / "vocab.json")
@@ -287,5 +293,4 @@ def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str
         checkpoint()
         if done:
             break
-    dist.cleanup()
     return {"steps": progress["step"], "best": progress["best"], "elapsed_s": time.time() - start}
