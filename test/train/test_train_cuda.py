@@ -81,10 +81,8 @@ def test_cuda_decoding_gives_the_cpu_hypotheses(corpus, trained_on_cuda, tmp_pat
     assert same >= 18, f"only {same}/20 hypotheses agree between CPU and CUDA"
 
 
-def test_cuda_training_resumes_after_kill_9(corpus, tmp_path):
-    config = train_config(tmp_path / "c.yaml", epochs=6)
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "toolkit.bin.train", *train_args(corpus, config, out)]
+def kill_after_first_checkpoint(cmd: list[str], out) -> None:
+    """Start the training command and kill -9 it as soon as it has written a checkpoint."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not list_checkpoints(out / "checkpoints") and time.time() < deadline and proc.poll() is None:
@@ -92,6 +90,13 @@ def test_cuda_training_resumes_after_kill_9(corpus, tmp_path):
     assert proc.poll() is None, "training finished before it could be killed; make the run longer"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_cuda_training_resumes_after_kill_9(corpus, tmp_path):
+    config = train_config(tmp_path / "c.yaml", epochs=6)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "toolkit.bin.train", *train_args(corpus, config, out)]
+    kill_after_first_checkpoint(cmd, out)
     resumed = subprocess.run(cmd, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stderr
@@ -102,14 +107,7 @@ def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(corpus, tmp_path):
     """A run that lost its GPU goes on on the CPU from the GPU's checkpoint (map_location and the RNG state)."""
     config = train_config(tmp_path / "c.yaml", epochs=3)
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "toolkit.bin.train", *train_args(corpus, config, out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not list_checkpoints(out / "checkpoints") and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "training finished before it could be killed; make the run longer"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint([sys.executable, "-m", "toolkit.bin.train", *train_args(corpus, config, out)], out)
     assert train_main(train_args(corpus, config, out, device="cpu")) == 0
     assert len(history(out)) == 3
 
