@@ -9,15 +9,13 @@ The table lives between its own markers, so it sits beside make_results' block a
 from __future__ import annotations
 
 import json
-import math
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.fileio import atomic_write
-from toolkit.scoring.results import ScoreEntry, find_scores, splice_block
+from toolkit.scoring.results import ScoreEntry, find_scores, mean_and_std, write_block
 
 BEGIN = "<!-- grid:begin -->"
 END = "<!-- grid:end -->"
@@ -64,10 +62,7 @@ def collect(
 
 def summarise(values: Mapping[int, float]) -> Cell:
     seeds = sorted(values)
-    xs = [values[s] for s in seeds]
-    mean = sum(xs) / len(xs)
-    var = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else 0.0
-    return Cell(seeds, mean, math.sqrt(var))
+    return Cell(seeds, *mean_and_std([values[s] for s in seeds]))
 
 
 def read_unit_report(units_dir: Path, discretizer: str, set_name: str) -> dict | None:
@@ -145,13 +140,6 @@ def write_grid(
     command: str,
 ) -> list[str]:
     """Regenerate the grid block of `out` (appended when the file has none); returns the missing cells."""
-    out = Path(out)
     block, missing = grid_block(find_scores(exp_dir), losses, discretizers, tag_format, sets, Path(units_dir), command)
-    try:
-        existing: str | None = out.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        existing = None
-    text = splice_block(existing, block, "Results", out, begin=BEGIN, end=END)
-    with atomic_write(out) as f:
-        f.write(text)
+    write_block(Path(out), block, "Results", begin=BEGIN, end=END)
     return missing

@@ -305,16 +305,21 @@ def write_results(
     env = env if env is not None else environment()
     git = git if git is not None else git_version(out.resolve().parent)
     now = now if now is not None else datetime.datetime.now(datetime.timezone.utc)
+    write_block(out, results_block(entries, env, git, now), title)
+    return entries
+
+
+def write_block(out: Path, block: str, title: str, begin: str = BEGIN, end: str = END) -> None:
+    """Splice `block` into the file `out` between `begin` and `end` (see splice_block) and write it atomically."""
     try:
         existing: str | None = out.read_text(encoding="utf-8")
     except FileNotFoundError:
         existing = None
     except UnicodeDecodeError:
         raise ValueError(f"{out}: not valid UTF-8") from None
-    text = splice_block(existing, results_block(entries, env, git, now), title, out)
+    text = splice_block(existing, block, title, out, begin=begin, end=end)
     with atomic_write(out) as f:
         f.write(text)
-    return entries
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -339,6 +344,13 @@ class SeedSummary:
     std: dict[str, float]
 
 
+def mean_and_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1); the std of a single value is 0."""
+    mu = sum(values) / len(values)
+    var = sum((v - mu) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+    return mu, math.sqrt(var)
+
+
 def aggregate_seeds(entries: Iterable[ScoreEntry]) -> list[SeedSummary]:
     """Group entries whose tags differ only by a `_seed<N>` suffix (same kind and set) and summarise each metric.
 
@@ -359,9 +371,6 @@ def aggregate_seeds(entries: Iterable[ScoreEntry]) -> list[SeedSummary]:
         keys = [k for k in keys if all(_is_number(e.metrics.get(k)) for _, e in members)]
         mean, std = {}, {}
         for k in keys:
-            values = [float(e.metrics[k]) for _, e in members]  # type: ignore[arg-type]
-            mu = sum(values) / len(values)
-            var = sum((v - mu) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
-            mean[k], std[k] = mu, math.sqrt(var)
+            mean[k], std[k] = mean_and_std([float(e.metrics[k]) for _, e in members])  # type: ignore[arg-type]
         out.append(SeedSummary(kind, base, set_name, seeds, mean, std))
     return out
