@@ -39,7 +39,7 @@ import torch
 import yaml
 
 from toolkit.audio import resample
-from toolkit.discretizers.base import read_config, write_config
+from toolkit.discretizers.base import read_config, resolve_device, write_config
 from toolkit.fileio import atomic_write
 
 TYPE = "encodec"
@@ -103,9 +103,7 @@ def deserialize_units(units: np.ndarray | Sequence[int], num_codebooks: int, cod
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return torch.device(resolve_device(name))
 
 
 def resolve_model(name: str) -> str:

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
 from toolkit.datadir import DataDir, load_data_dir
-from toolkit.discretizers.base import read_config, write_config
+from toolkit.discretizers.base import read_config, resolve_device, write_config
 from toolkit.discretizers.kmeans import (
     FileFrames,
     KMeansConfig,
@@ -354,9 +354,7 @@ def load(out_dir: str | Path, device: str | None = None) -> SSLKmeans:
     out_dir = Path(out_dir)
     config = read_config(out_dir, Config)
     if device is not None:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        config = dataclasses.replace(config, device=device)
+        config = dataclasses.replace(config, device=resolve_device(device))
     centers = load_centers(out_dir / CENTERS_NAME)
     if centers.shape[0] != config.num_units:
         raise ValueError(f"{out_dir}: {CENTERS_NAME} holds {centers.shape[0]} centres, config says {config.num_units}")
