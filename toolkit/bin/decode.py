@@ -20,6 +20,7 @@ import torch
 from toolkit.config import ConfigError, load_config, load_yaml
 from toolkit.decode.beam import beam_search
 from toolkit.decode.greedy import greedy_decode, model_max_positions
+from toolkit.device import device_option
 from toolkit.fileio import TableError, write_table
 from toolkit.models.speech_lm import load_speech_lm
 from toolkit.tokenizers.text import TextTokenizer
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.shard <= args.num_shards:
         parser.error(f"--shard must be in 1..{args.num_shards}, got {args.shard}")
 
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = torch.device(device_option(parser, args.device))
     exp = Path(args.exp)
     try:
         cfg = load_config(DecodeConfig, args.config, args.set)

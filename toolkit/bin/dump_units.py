@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from toolkit.audio import AudioError, audio_info, load_audio, resample
 from toolkit.datadir import DataDir, load_data_dir
+from toolkit.device import device_option
 from toolkit.discretizers.base import ConfigError, Discretizer, load_discretizer
 from toolkit.fileio import TableError, write_table
 
@@ -109,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--batch-seconds must be positive, got {args.batch_seconds}")
     if args.num_threads < 1:
         parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
-    if args.device is not None and args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available on this machine")
+    if args.device is not None:
+        device_option(parser, args.device)  # a bad or unavailable device fails here, before any model loads
     threads = torch.get_num_threads()
     torch.set_num_threads(args.num_threads)
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from toolkit.audio import AudioError
+from toolkit.device import device_option
 from toolkit.fileio import TableError, atomic_write
 from toolkit.models.downstream import Upstream
 from toolkit.models.downstream_task import load_task, read_task
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = device_option(parser, args.device)
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from toolkit.audio import AudioError
 from toolkit.config import ConfigError, load_config
 from toolkit.datadir import DataDir
+from toolkit.device import device_option
 from toolkit.fileio import TableError, write_table
 from toolkit.models.hubert_pretrain import SAMPLE_RATE
 from toolkit.train.hubert import Paths, PretrainConfig, pretrain, read_units, read_wave
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = torch.device(device_option(parser, args.device))
     overrides = list(args.set)
     if args.targets_from is not None:
         overrides += ["targets.source=hubert", f"targets.model={args.targets_from}"]

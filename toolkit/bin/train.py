@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from toolkit.config import ConfigError, load_config
+from toolkit.device import device_option
 from toolkit.fileio import TableError
 from toolkit.train.config import TrainConfig
 from toolkit.train.loop import TrainPaths, train
@@ -36,10 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = torch.device(device_option(parser, args.device))
     try:
         cfg = load_config(TrainConfig, args.config, args.set)
         paths = TrainPaths(Path(args.train), Path(args.valid), Path(args.tokenizers), Path(args.out))

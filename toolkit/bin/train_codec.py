@@ -18,6 +18,7 @@ import torch
 
 from toolkit.audio import AudioError
 from toolkit.config import ConfigError, load_config
+from toolkit.device import device_option
 from toolkit.fileio import TableError
 from toolkit.train.codec import CodecPaths, CodecTrainConfig, train_codec
 
@@ -32,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
     args = parser.parse_args(argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available on this machine")
+    device = device_option(parser, args.device)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     threads = torch.get_num_threads()

@@ -28,6 +28,7 @@ import torch
 
 from toolkit.audio import AudioError
 from toolkit.config import ConfigError, load_config
+from toolkit.device import device_option
 from toolkit.fileio import TableError
 from toolkit.train.downstream import DownstreamConfig, DownstreamPaths, train_downstream
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.stop_after_steps is not None and args.stop_after_steps < 1:
         parser.error(f"--stop-after-steps must be >= 1, got {args.stop_after_steps}")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = device_option(parser, args.device)
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -90,15 +90,6 @@ def fit_discretizer(
     module.fit(data_dirs, out_dir, config, progress=progress)
 
 
-def resolve_device(name: str) -> str:
-    """A config's or option's device: cpu, cuda[:N], or auto (cuda when this machine has one)."""
-    if name != "auto":
-        return name
-    import torch  # not at the top: the MFCC path never needs it here
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_discretizer(out_dir: str | Path, device: str | None = None) -> Discretizer:
     """Load the discretizer saved in out_dir, whatever its type (read from config.yaml). `device` (cpu, cuda, auto)
     overrides the saved config's for the models that have one (ssl_kmeans, encodec): fit on one machine, dump on

@@ -39,7 +39,8 @@ import torch
 import yaml
 
 from toolkit.audio import resample
-from toolkit.discretizers.base import read_config, resolve_device, write_config
+from toolkit.device import resolve_device
+from toolkit.discretizers.base import read_config, write_config
 from toolkit.fileio import atomic_write
 
 TYPE = "encodec"

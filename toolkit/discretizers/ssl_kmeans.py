@@ -38,7 +38,8 @@ from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
 from toolkit.datadir import DataDir, load_data_dir
-from toolkit.discretizers.base import read_config, resolve_device, write_config
+from toolkit.device import resolve_device
+from toolkit.discretizers.base import read_config, write_config
 from toolkit.discretizers.kmeans import (
     FileFrames,
     KMeansConfig,
