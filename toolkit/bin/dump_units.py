@@ -110,12 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--batch-seconds must be positive, got {args.batch_seconds}")
     if args.num_threads < 1:
         parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
-    if args.device is not None:
-        device_option(parser, args.device)  # a bad or unavailable device fails here, before any model loads
+    # A bad or unavailable device fails here, before any model loads; None keeps the device the model was fitted with.
+    device = None if args.device is None else device_option(parser, args.device)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.num_threads)
     try:
-        discretizer = load_discretizer(args.discretizer, device=args.device)
+        discretizer = load_discretizer(args.discretizer, device=device)
         data = load_data_dir(args.data)
         units = {
             utt: " ".join(map(str, ids.tolist()))
