@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", type=int, default=1, help="which shard to synthesise, 1-based (default 1)")
     parser.add_argument("--num-shards", type=int, default=1, help="number of shards of the split (default 1)")
     parser.add_argument("--sample-rate", type=int, default=16000, help="output sample rate in Hz (default 16000)")
+    parser.add_argument(
+        "--max-repeats",
+        type=int,
+        default=0,
+        help="redraw a sentence already planned this many times (1: all distinct; default 0: no limit)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--shard must be in 1..{args.num_shards}, got {args.shard}")
     if args.sample_rate < 8000:
         parser.error(f"--sample-rate must be at least 8000, got {args.sample_rate}")
+    if args.max_repeats < 0:
+        parser.error(f"--max-repeats must be 0 (no limit) or more, got {args.max_repeats}")
     synthesize_split(
         args.out,
         args.split,
@@ -51,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         num_shards=args.num_shards,
         sample_rate=args.sample_rate,
         progress=not args.no_progress,
+        max_repeats=args.max_repeats,
     )
     return 0
 

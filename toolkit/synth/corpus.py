@@ -64,16 +64,42 @@ def _jitter(voice: Voice, rng: random.Random) -> Voice:
     )
 
 
-def plan_split(split: str, num_utts: int, seed: int) -> list[PlannedUtterance]:
-    """Deterministically plan `num_utts` utterances of `split` (sentences, speakers, voices, levels)."""
+# How many times a sentence is redrawn before a repeat is accepted anyway (with `max_repeats`). The grammar has
+# hundreds of thousands of sentences: planning 30,000 distinct training sentences took at most 12 redraws.
+MAX_REDRAWS = 50
+
+
+def _draw_sentence(rng: random.Random, counts: dict[str, int], max_repeats: int) -> Utterance:
+    # The redraws come from the utterance's own generator, so the plan stays a function of (split, seed, index) and
+    # of the sentences planned before it: a corpus of N utterances is still a prefix of one of N + M.
+    sentence = generate(rng)
+    if max_repeats > 0:
+        for _ in range(MAX_REDRAWS):
+            if counts.get(sentence.text, 0) < max_repeats:
+                break
+            sentence = generate(rng)
+    counts[sentence.text] = counts.get(sentence.text, 0) + 1
+    return sentence
+
+
+def plan_split(split: str, num_utts: int, seed: int, max_repeats: int = 0) -> list[PlannedUtterance]:
+    """Deterministically plan `num_utts` utterances of `split` (sentences, speakers, voices, levels).
+
+    `max_repeats` > 0 redraws a sentence already planned that many times (1: every sentence distinct, as far as
+    MAX_REDRAWS draws allow); 0 keeps the grammar's own distribution, where short commands and chat repeat (15,000
+    draws give about 12,000 distinct sentences).
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if num_utts < 1:
         raise ValueError(f"num_utts must be at least 1, got {num_utts}")
+    if max_repeats < 0:
+        raise ValueError(f"max_repeats must be 0 (no limit) or more, got {max_repeats}")
     speakers = split_speakers(split)
     # Round-robin over a seeded order of speakers: every speaker gets num_utts / len(speakers) utterances (+-1).
     random.Random(f"{split}/{seed}/speakers").shuffle(speakers)
     plan = []
+    counts: dict[str, int] = {}
     for index in range(num_utts):
         rng = random.Random(f"{split}/{seed}/{index}")
         speaker = speakers[index % len(speakers)]
@@ -82,7 +108,7 @@ def plan_split(split: str, num_utts: int, seed: int) -> list[PlannedUtterance]:
                 utt_id=f"{speaker.id}-{index:06d}",
                 index=index,
                 speaker=speaker,
-                sentence=generate(rng),
+                sentence=_draw_sentence(rng, counts, max_repeats),
                 voice=_jitter(speaker.voice, rng),
                 seed=rng.getrandbits(31),
                 peak=rng.uniform(0.4, 0.9),
@@ -193,11 +219,12 @@ def synthesize_split(
     num_shards: int = 1,
     sample_rate: int = 16000,
     progress: bool = True,
+    max_repeats: int = 0,
 ) -> None:
     """Synthesise shard `shard` of `num_shards` of the planned split into the Kaldi data dir `out_dir`."""
     if sample_rate < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}")
-    todo = shard_plan(plan_split(split, num_utts, seed), shard, num_shards)
+    todo = shard_plan(plan_split(split, num_utts, seed, max_repeats), shard, num_shards)
     out = Path(out_dir).resolve()
     tables: dict[str, dict[str, str]] = {
         name: {} for name in ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots", "phone_ali")
