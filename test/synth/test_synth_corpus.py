@@ -1,5 +1,6 @@
 """Corpus building: planning, sharding, real synthesis of a few utterances, table formats and determinism."""
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,29 @@ def test_bad_arguments():
         plan_split("valid", 3, 0)
     with pytest.raises(ValueError, match="num_utts"):
         plan_split("train", 0, 0)
+    with pytest.raises(ValueError, match="max_repeats"):
+        plan_split("train", 3, 0, max_repeats=-1)
+
+
+def _sentence_counts(plan) -> Counter:
+    return Counter(p.sentence.text for p in plan)
+
+
+def test_max_repeats_limits_copies_of_a_sentence():
+    # 3,000 draws of the grammar repeat its short commands: the limit has something to remove.
+    free = plan_split("train", 3000, seed=1)
+    assert max(_sentence_counts(free).values()) > 2
+    assert plan_split("train", 3000, seed=1, max_repeats=0) == free
+    distinct = plan_split("train", 3000, seed=1, max_repeats=1)
+    assert len(_sentence_counts(distinct)) == 3000
+    twice = _sentence_counts(plan_split("train", 3000, seed=1, max_repeats=2))
+    assert max(twice.values()) == 2
+    # Only the sentences change: speakers and ids are those of the unlimited plan.
+    assert [p.utt_id for p in distinct] == [p.utt_id for p in free]
+
+
+def test_max_repeats_keeps_prefix_stability_and_shards():
+    plan = plan_split("train", 400, seed=2, max_repeats=1)
+    assert plan_split("train", 150, seed=2, max_repeats=1) == plan[:150]
+    shards = [shard_plan(plan, k, 3) for k in (1, 2, 3)]
+    assert sorted((p for shard in shards for p in shard), key=lambda p: p.index) == plan
