@@ -17,6 +17,7 @@ from toolkit.losses.sld import (
     KIND_SPEECH,
     KIND_TEXT,
     SLDLossConfig,
+    _kl_rows,
     kl_target,
     next_token_targets,
     sld_loss,
@@ -257,3 +258,21 @@ def test_extra_vocabulary_columns_are_allowed_and_fewer_rejected():
 def test_config_validation(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         SLDLossConfig(**kwargs)
+
+
+@pytest.mark.parametrize("eps, tau", [(0.0, 1.0), (0.1, 1.0), (0.1, 2.0), (1.0, 1.0)])
+def test_speech_kl_equals_the_dense_kl_in_value_and_gradient(eps: float, tau: float):
+    # speech_kl never builds q'; the definition, KL(q' || p) summed over a dense [N, K] target, must agree with it.
+    z, x = random_batch()
+    targets, kinds = next_token_targets(x, LAYOUT)
+    z1 = z.clone().requires_grad_(True)
+    kl, n = speech_kl(z1, targets, kinds, LAYOUT, SLDLossConfig(eps=eps, tau=tau))
+    kl.backward()
+    z2 = z.clone().requires_grad_(True)
+    rows = (kinds == KIND_SPEECH) & (targets >= S0)
+    log_p = torch.log_softmax(z2[rows][:, S0:] / tau, dim=-1)
+    q = kl_target(targets[rows] - S0, K, eps, tau, release_compat=False)
+    dense = _kl_rows(q, log_p).sum() * tau**2 / n
+    dense.backward()
+    torch.testing.assert_close(kl, dense)
+    torch.testing.assert_close(z1.grad, z2.grad)
