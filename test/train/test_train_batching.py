@@ -2,8 +2,7 @@ import random
 
 import pytest
 
-from toolkit.train.config import BatchConfig, TrainConfig
-from toolkit.train.data import collate, make_batches, round_up, shard_batches, spread_subset
+from toolkit.train.data import collate, make_batches, shard_batches, spread_subset
 from toolkit.train.schedule import lr_multiplier
 
 
@@ -43,25 +42,6 @@ def test_collate_right_pads():
     ids, mask = collate([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
-
-
-def test_round_up():
-    assert [round_up(n, 16) for n in (1, 15, 16, 17, 32)] == [16, 16, 16, 32, 32]
-    assert round_up(13, 1) == 13
-
-
-def test_collate_pads_to_a_multiple_but_not_past_the_limit():
-    ids, mask = collate([[5, 6, 7], [8]], pad_id=0, pad_multiple=4)
-    assert ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
-    assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
-    assert collate([[1] * 10], 0, pad_multiple=8)[0].shape == (1, 16)
-    assert collate([[1] * 10], 0, pad_multiple=8, limit=12)[0].shape == (1, 12)  # e.g. the model's positions
-    assert collate([[1] * 13], 0, pad_multiple=8, limit=12)[0].shape == (1, 13)  # never shorter than the data
-
-
-def test_pad_multiple_must_be_positive():
-    with pytest.raises(ValueError, match="batching.pad_multiple must be >= 1"):
-        TrainConfig(batching=BatchConfig(pad_multiple=0))
 
 
 def test_schedules():

@@ -14,12 +14,7 @@ import pytest
 import torch
 
 from toolkit.bin.train import main as train_main
-from toolkit.models.speech_lm import SpeechLMConfig, build_speech_lm
-from toolkit.tokenizers.vocab import VocabLayout
 from toolkit.train.checkpoint import list_checkpoints
-from toolkit.train.config import BatchConfig, TrainConfig
-from toolkit.train.data import Example
-from toolkit.train.loop import compute_batch_loss
 
 from tiny_corpus import build, train_config
 
@@ -148,27 +143,3 @@ def test_ddp_two_cpu_processes(corpus, tmp_path):
     # Two processes split each epoch's batches: half the optimizer steps of one process.
     assert state["progress"]["step"] * 2 <= single_state["progress"]["step"] + 2
     assert len(state["progress"]["history"]) == 2
-
-
-def test_padding_to_a_multiple_leaves_the_loss_unchanged():
-    # Padded positions are masked keys and ignored targets: the loss of a batch is the same at any padded length.
-    layout = VocabLayout(text_size=8, speech_size=12)
-    torch.manual_seed(0)
-    model = build_speech_lm(SpeechLMConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64), layout)
-    lengths = []
-    model.register_forward_pre_hook(
-        lambda _, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
-    )
-    gen = torch.Generator().manual_seed(0)
-    batch = [
-        Example(
-            f"u{i}", (layout.speech_offset + torch.randint(0, 12, (n,), generator=gen)).tolist(), [layout.text_offset]
-        )
-        for i, n in enumerate((5, 9, 3))
-    ]
-    losses = []
-    for multiple in (1, 16):
-        cfg = TrainConfig(batching=BatchConfig(pad_multiple=multiple))
-        losses.append(compute_batch_loss(model.eval(), batch, layout, cfg, torch.device("cpu"))[0].item())
-    assert lengths == [13, 16]  # <bos> + 9 speech + <speech_end> + 1 text + <text_end>, then padded
-    assert losses[1] == pytest.approx(losses[0], rel=1e-5)

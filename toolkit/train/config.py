@@ -25,9 +25,6 @@ class BatchConfig:
     max_tokens: int = 4000  # padded tokens per batch (longest sequence x number of sequences)
     max_sequences: int | None = None  # optional cap on sequences per batch
     max_len: int = 1024  # training sequences longer than this are skipped
-    # Batch lengths padded up to a multiple of this (in the token budget too). On CPU, oneDNN compiles kernels for
-    # every new shape; a few dozen lengths let it reuse them (test/bench/bench_batch_shapes.py). 1: exact lengths.
-    pad_multiple: int = 1
 
 
 @dataclass
@@ -60,7 +57,5 @@ class TrainConfig:
             raise ValueError(f"precision must be fp32, bf16 or fp16, got '{self.precision}'")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batching.pad_multiple < 1:
-            raise ValueError(f"batching.pad_multiple must be >= 1, got {self.batching.pad_multiple}")
         if self.optim.grad_accum < 1:
             raise ValueError(f"optim.grad_accum must be >= 1, got {self.optim.grad_accum}")

@@ -123,25 +123,11 @@ def shard_batches(batches: list[list[int]], rank: int, world_size: int) -> list[
     return batches[rank:usable:world_size]
 
 
-def round_up(length: int, multiple: int) -> int:
-    """The smallest multiple of `multiple` that is >= length (multiple 1: the length itself)."""
-    return -(-length // multiple) * multiple
-
-
-def collate(
-    sequences: list[list[int]], pad_id: int, pad_multiple: int = 1, limit: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids [B, L] and attention mask [B, L].
-
-    L is the longest length rounded up to a multiple of `pad_multiple` (but not past `limit`, e.g. the model's
-    positions, unless the longest sequence itself is): on CPU every new tensor shape costs new compiled kernels.
-    """
+def collate(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids [B, L] and attention mask [B, L]."""
     longest = max(len(s) for s in sequences)
-    padded = round_up(longest, pad_multiple)
-    if limit is not None and padded > limit:
-        padded = max(longest, limit)
-    ids = torch.full((len(sequences), padded), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), padded), dtype=torch.long)
+    ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.long)
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1

@@ -41,7 +41,6 @@ from toolkit.train.data import (
     example_sequence,
     load_examples,
     make_batches,
-    round_up,
     sequence_length,
     shard_batches,
     spread_subset,
@@ -94,7 +93,7 @@ def step_seed(seed: int, step: int) -> int:
 def compute_batch_loss(model, batch: list[Example], layout, cfg: TrainConfig, device, generator=None):
     """Loss of one batch; with a generator (training) inputs are time-masked, the targets never are."""
     sequences = [example_sequence(e, layout, cfg.use_bos) for e in batch]
-    ids, mask = collate(sequences, layout.pad_id, cfg.batching.pad_multiple, cfg.model.max_positions)
+    ids, mask = collate(sequences, layout.pad_id)
     inputs = ids
     if generator is not None and cfg.time_mask_p > 0:
         maskable = maskable_positions(ids, layout, cfg.time_mask_scope)
@@ -109,7 +108,7 @@ def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig
     """Teacher-forced dev loss over all dev utterances and greedy WER over dev.max_utts of them, evenly spread."""
     model.eval()
     total, count = 0.0, 0
-    lengths = [round_up(sequence_length(e, cfg.use_bos), cfg.batching.pad_multiple) for e in examples]
+    lengths = [sequence_length(e, cfg.use_bos) for e in examples]
     for batch in make_batches(lengths, cfg.batching.max_tokens, 0, 0, shuffle=False):
         loss, stats = compute_batch_loss(model, [examples[i] for i in batch], layout, cfg, device)
         total += loss.item() * len(batch)
@@ -148,8 +147,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
         )
     train_examples = load_examples(paths.train, layout, cfg.batching.max_len)
     valid_examples = load_examples(paths.valid, layout)
-    # The budget counts the padded length, as collate will make it.
-    lengths = [round_up(sequence_length(e, cfg.use_bos), cfg.batching.pad_multiple) for e in train_examples]
+    lengths = [sequence_length(e, cfg.use_bos) for e in train_examples]
     saved = paths.out / "config.yaml"
     if list_checkpoints(paths.out / "checkpoints") and saved.exists() and load_yaml(saved) != to_dict(cfg):
         raise ValueError(
