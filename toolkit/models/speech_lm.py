@@ -21,6 +21,7 @@ import torch
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PretrainedConfig, PreTrainedModel
 
 from toolkit.config import from_dict as config_from_dict
+from toolkit.models import attention  # noqa: F401 (registers the eager_fast_dropout attention with transformers)
 from toolkit.tokenizers.vocab import VocabLayout
 
 ARCHS = ("llama", "gpt2")
@@ -41,7 +42,9 @@ class SpeechLMConfig:
     # pretrained: <init_from>}`): text token t keeps the pretrained embedding row t, so the model starts out knowing
     # its text vocabulary. Otherwise the old rows sit at the first ids, whatever tokens those are.
     init_text_rows: bool = False
-    attn_implementation: str = "sdpa"  # sdpa | eager (eager returns attention maps; sdpa is faster)
+    # sdpa | eager | eager_fast_dropout (toolkit/models/attention.py: eager with a 5x cheaper dropout mask, the
+    # fastest with dropout on CPU, compiled or not) | any other attention transformers knows
+    attn_implementation: str = "sdpa"
 
     def __post_init__(self):
         if self.arch not in ARCHS:
