@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 NAME = "eager_fast_dropout"
 _INT16_SPAN = 1 << 16
@@ -59,3 +60,6 @@ def eager_fast_dropout_attention(
 
 
 AttentionInterface.register(NAME, eager_fast_dropout_attention)
+# The mask builder is registered too: transformers gives an attention it has no mask builder for no mask at all, so
+# without this line the model would see the future tokens and the padding.
+AttentionMaskInterface.register(NAME, eager_mask)
