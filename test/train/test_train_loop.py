@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -15,8 +16,9 @@ import torch
 
 from toolkit.bin.train import main as train_main
 from toolkit.train.checkpoint import list_checkpoints
+from toolkit.train.loop import compiled_for_training, forward_loss
 
-from tiny_corpus import build, train_config
+from tiny_corpus import TINY_MODEL, build, train_config
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,48 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(corpus, tmp_path):
     assert expected.keys() == got.keys()
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
+
+
+def train_losses(out: Path) -> list[float]:
+    rows = (out / "curves.csv").read_text().splitlines()
+    column = rows[0].split(",").index("train_loss")
+    return [float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column]]
+
+
+def test_compiled_training_steps_match_uncompiled_ones(corpus, tmp_path):
+    """compile=true changes how a step is computed, not what: the same losses step by step (fp32, no dropout, whose
+    masks come from another random stream once compiled), and the same outputs as an uncompiled run."""
+    losses = {}
+    for compile_ in (False, True):
+        out = tmp_path / f"compile_{compile_}"
+        config = train_config(
+            tmp_path / f"{compile_}.yaml",
+            epochs=1,
+            compile=compile_,
+            model={**TINY_MODEL, "dropout": 0.0},
+            dev={"max_utts": 4},
+            log_every_steps=1,
+        )
+        assert train_main(train_args(corpus, config, out)) == 0
+        losses[compile_] = train_losses(out)
+        assert (out / "best/config.json").exists() and list_checkpoints(out / "checkpoints")
+    assert "training steps run under torch.compile" in (tmp_path / "compile_True/train.log").read_text()
+    assert "torch.compile" not in (tmp_path / "compile_False/train.log").read_text()
+    assert len(losses[True]) == len(losses[False]) >= 5
+    assert losses[True] == pytest.approx(losses[False], rel=1e-3)
+
+
+def test_compile_without_a_cpp_compiler_trains_uncompiled(monkeypatch, caplog):
+    import torch._inductor.cpp_builder as cpp_builder
+
+    def no_compiler():
+        raise RuntimeError("no C++ compiler found (searched g++)")
+
+    assert compiled_for_training(forward_loss, enabled=False) is forward_loss
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    with caplog.at_level(logging.WARNING, logger="toolkit.train"):
+        assert compiled_for_training(forward_loss, enabled=True) is forward_loss
+    assert "no C++ compiler found" in caplog.text and "apt install g++" in caplog.text
 
 
 def test_changed_config_does_not_resume_silently(corpus, tmp_path, capsys):

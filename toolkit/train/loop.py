@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,16 +87,25 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
 
 
-def compiled_for_training(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    """`model` under torch.compile (dynamic shapes: every batch has its own length and size), or `model` itself when
-    compiling is off or impossible here.
+def forward_loss(model, inputs: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, layout, cfg: TrainConfig):
+    """The model on `inputs` (possibly time-masked) and the loss against the unmasked `ids`: one training step's
+    forward, the part that `compile: true` compiles."""
+    with autocast_context(cfg.precision, inputs.device):
+        logits = model(input_ids=inputs, attention_mask=mask).logits
+    return sld_loss(logits, ids, layout, cfg.loss)
 
-    Inductor builds CPU kernels with a C++ compiler; without one the first step would fail, so that case falls back
-    to uncompiled training with a warning that says what to install. The compiled module shares its parameters with
-    `model`: checkpoints, dev evaluation and the saved model use `model` as before.
+
+def compiled_for_training(function: Callable, enabled: bool) -> Callable:
+    """`function` (forward_loss) under torch.compile with dynamic shapes (every batch has its own length and size),
+    or `function` itself when compiling is off or impossible here.
+
+    The model and the loss compile together, so that the loss's passes over the [tokens, vocabulary] logits fuse
+    with each other and with the output layer. Inductor builds CPU kernels with a C++ compiler; without one the first
+    step would fail, so that case falls back to uncompiled training with a warning that says what to install.
+    Compiling changes no parameter: checkpoints, dev evaluation and the saved model use the model as before.
     """
     if not enabled:
-        return model
+        return function
     try:
         from torch._inductor.cpp_builder import get_cpp_compiler
 
@@ -105,26 +115,27 @@ def compiled_for_training(model: torch.nn.Module, enabled: bool) -> torch.nn.Mod
             f"compile: true, but torch.compile cannot build CPU kernels here ({error}); training uncompiled "
             "(about 1.5x slower steps on CPU). Install a C++ compiler (e.g. `apt install g++`) or set compile=false"
         )
-        return model
+        return function
     log.info(f"training steps run under torch.compile (C++ compiler: {compiler}); the first steps compile")
-    return torch.compile(model, dynamic=True)
+    return torch.compile(function, dynamic=True)
 
 
 def step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63 - 1)
 
 
-def compute_batch_loss(model, batch: list[Example], layout, cfg: TrainConfig, device, generator=None):
-    """Loss of one batch; with a generator (training) inputs are time-masked, the targets never are."""
+def compute_batch_loss(
+    model, batch: list[Example], layout, cfg: TrainConfig, device, generator=None, forward: Callable = forward_loss
+):
+    """Loss of one batch; with a generator (training) inputs are time-masked, the targets never are. `forward` is
+    forward_loss or its compiled version."""
     sequences = [example_sequence(e, layout, cfg.use_bos) for e in batch]
     ids, mask = collate(sequences, layout.pad_id)
     inputs = ids
     if generator is not None and cfg.time_mask_p > 0:
         maskable = maskable_positions(ids, layout, cfg.time_mask_scope)
         inputs = time_mask(ids, cfg.time_mask_p, layout.mask_id, maskable, generator)
-    with autocast_context(cfg.precision, device):
-        logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device)).logits
-    return sld_loss(logits, ids.to(device), layout, cfg.loss)
+    return forward(model, inputs.to(device), mask.to(device), ids.to(device), layout, cfg)
 
 
 @torch.inference_mode()
@@ -216,7 +227,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
         )
     ddp_model = dist.wrap(model)
-    train_forward = compiled_for_training(ddp_model, cfg.compile)
+    train_forward = compiled_for_training(forward_loss, cfg.compile)
     curves = Curves(paths.out) if dist.is_main else None
 
     def checkpoint() -> None:
@@ -275,7 +286,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             batch = [train_examples[i] for i in batches[index]]
             boundary = (index + 1) % cfg.optim.grad_accum == 0 or index + 1 == len(batches)
             with dist.no_sync(ddp_model, not boundary):
-                loss, stats = compute_batch_loss(train_forward, batch, layout, cfg, device, generator)
+                loss, stats = compute_batch_loss(ddp_model, batch, layout, cfg, device, generator, train_forward)
                 scaler.scale(loss / cfg.optim.grad_accum).backward()
             running += loss.item()
             running_n += 1
