@@ -1,16 +1,18 @@
-"""Training step time of the speech-text LM by attention implementation and attention dropout, on CPU.
+"""Training step time of the speech-text LM by attention implementation, attention dropout and torch.compile, on CPU.
 
     tools/venv/bin/python test/bench/bench_attention.py [--tokens egs/mini_synth/asr1/dump/tokens/mfcc_kmeans/train]
-        [--rounds 4] [--steps 10] [--threads 2]
+        [--rounds 4] [--steps 10] [--threads 2] [--no-compile]
 
 Why it exists: on CPU, attention dropout makes `sdpa` fall back to its unfused path and draws a Bernoulli mask per
 attention weight (about a seventh of the step in a profile), and without dropout the fused CPU kernel's backward
 is slower than the plain matmul path (`eager`) at these sequence lengths (~130 tokens, head size 64). `eager` with
 dropout applies the same dropout to the same attention weights as `sdpa` does (other random masks), so it is the same
-model at another speed. The four settings train the same model (the embedded recipe's size, bf16 autocast, the
-`sld` loss) on the same token-budget batches. The machine's speed drifts over minutes, so the settings take turns:
+model at another speed. `eager_fast_dropout` (toolkit/models/attention.py) is `eager` with a cheaper dropout mask,
+and the `compiled` settings run the step's forward under torch.compile as `compile: true` does (the first steps
+compile; they are part of the warm-up). The settings train the same model (the embedded recipe's size, bf16 autocast,
+the `sld` loss) on the same token-budget batches. The machine's speed drifts over minutes, so the settings take turns:
 `--rounds` rounds of `--steps` steps each, every setting in every round, and the ratios are of the summed times.
-Prints ms per step and the ratio of each setting to the first one (sdpa with dropout 0.1).
+Prints ms per step and the ratio of each setting to the first one (sdpa with dropout 0.1, the earlier default).
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ from toolkit.models.speech_lm import SpeechLMConfig, build_speech_lm
 from toolkit.tokenizers.vocab import VocabLayout
 from toolkit.train.data import collate, make_batches
 
-SETTINGS = (("sdpa", 0.1), ("eager", 0.1), ("sdpa", 0.0), ("eager", 0.0))
+# (attention, dropout, compiled)
+SETTINGS = (
+    ("sdpa", 0.1, False),
+    ("eager", 0.1, False),
+    ("eager_fast_dropout", 0.1, False),
+    ("eager", 0.1, True),
+    ("eager_fast_dropout", 0.1, True),
+    ("sdpa", 0.0, False),
+    ("eager", 0.0, False),
+    ("eager", 0.0, True),
+)
 
 
 def main() -> None:
@@ -40,8 +52,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="steps per setting per round")
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled settings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    settings = [s for s in SETTINGS if not (args.no_compile and s[2])]
+    # One compiled copy of the same model classes per compiled setting: room for all of them in dynamo's cache.
+    torch._dynamo.config.cache_size_limit = 64
 
     layout = VocabLayout(text_size=256, speech_size=1000)
     lengths = lengths_from(Path(args.tokens) if args.tokens else None, 3000, 0)
@@ -51,41 +67,43 @@ def main() -> None:
     loss_cfg = SLDLossConfig(kind="sld")
 
     models = {}
-    for attn, dropout in SETTINGS:
+    for attn, dropout, compiled in settings:
         torch.manual_seed(0)
-        model = build_speech_lm(SpeechLMConfig(dropout=dropout, attn_implementation=attn), layout)
-        models[(attn, dropout)] = (model.train(), torch.optim.AdamW(model.parameters(), lr=1e-4))
+        model = build_speech_lm(SpeechLMConfig(dropout=dropout, attn_implementation=attn), layout).train()
+        forward = torch.compile(model, dynamic=True) if compiled else model
+        models[(attn, dropout, compiled)] = (forward, torch.optim.AdamW(model.parameters(), lr=1e-4))
 
     def step(setting, batch_ids: list[int]) -> None:
-        model, optimizer = models[setting]
+        forward, optimizer = models[setting]
         ids, mask = collate([sequences[i] for i in batch_ids], layout.pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(input_ids=ids, attention_mask=mask).logits
+            logits = forward(input_ids=ids, attention_mask=mask).logits
         loss, _ = sld_loss(logits, ids, layout, loss_cfg)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for setting in SETTINGS:  # warm-up: first calls allocate and pick kernels
-        for b in batches[:2]:
+    for setting in settings:  # warm-up: first calls allocate, pick kernels and compile
+        for b in batches[:6]:
             step(setting, b)
-    seconds = dict.fromkeys(SETTINGS, 0.0)
-    position = 2
+    seconds = dict.fromkeys(settings, 0.0)
+    position = 6
     for _ in range(args.rounds):
         chunk = [batches[(position + k) % len(batches)] for k in range(args.steps)]
         position += args.steps
-        for setting in SETTINGS:
+        for setting in settings:
             start = time.perf_counter()
             for b in chunk:
                 step(setting, b)
             seconds[setting] += time.perf_counter() - start
 
     steps = args.rounds * args.steps
-    base = seconds[SETTINGS[0]]
+    base = seconds[settings[0]]
     print(f"{steps} steps per setting ({args.rounds} interleaved rounds), {args.threads} threads, bf16")
-    for attn, dropout in SETTINGS:
-        s = seconds[(attn, dropout)]
-        print(f"attn {attn:5s} dropout {dropout:.1f}: {1000 * s / steps:7.1f} ms/step  speed-up {base / s:.2f}x")
+    for attn, dropout, compiled in settings:
+        s = seconds[(attn, dropout, compiled)]
+        name = f"attn {attn:18s} dropout {dropout:.1f}{' compiled' if compiled else '         '}"
+        print(f"{name}: {1000 * s / steps:7.1f} ms/step  speed-up {base / s:.2f}x")
 
 
 if __name__ == "__main__":

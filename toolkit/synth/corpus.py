@@ -13,7 +13,6 @@ phone_ali holds one espeak phoneme mnemonic per 10 ms frame (stress marks remove
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import sys
@@ -23,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import torch
-import torchaudio
 from tqdm import tqdm
 
 from toolkit.fileio import write_table
 from toolkit.synth.espeak import Synthesis, Voice, synthesize
 from toolkit.synth.grammar import Utterance, generate
+from toolkit.synth.resample import SincResampler
 from toolkit.synth.speakers import SPLITS, Speaker, split_speakers
 
 FRAME_RATE = 100  # phone_ali frames per second
@@ -128,10 +126,10 @@ def shard_plan(plan: list[PlannedUtterance], shard: int, num_shards: int) -> lis
 
 
 @lru_cache(maxsize=4)
-def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
-    # torchaudio's sinc resampler with its kernel built once; functional.resample rebuilds it on every call,
-    # which costs far more than the filtering itself for short utterances.
-    return torchaudio.transforms.Resample(orig, new)
+def _resampler(orig: int, new: int) -> SincResampler:
+    # Built once: torchaudio's functional.resample rebuilds its filter on every call, which costs far more than the
+    # filtering itself for short utterances.
+    return SincResampler(orig, new)
 
 
 def normalize_phone(mnemonic: str) -> str:
@@ -171,11 +169,8 @@ def render(utt: PlannedUtterance, sample_rate: int) -> tuple[np.ndarray, list[st
             np.zeros(round(utt.trail * native), dtype=np.float32),
         ]
     )
-    wave = torch.from_numpy(padded)
-    if sample_rate != native:
-        with torch.inference_mode():
-            wave = _resampler(native, sample_rate)(wave)
-    samples = wave.numpy().astype(np.float64)
+    wave = _resampler(native, sample_rate)(padded) if sample_rate != native else padded
+    samples = wave.astype(np.float64)
     peak = float(np.abs(samples).max())
     if peak > 0:
         samples *= utt.peak / peak
@@ -185,18 +180,6 @@ def render(utt: PlannedUtterance, sample_rate: int) -> tuple[np.ndarray, list[st
     pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype(np.int16)
     lead = round(utt.lead * native) / native
     return pcm, frame_phones(synthesis, lead, num_frames(len(pcm), sample_rate))
-
-
-@contextlib.contextmanager
-def _torch_single_thread():
-    # Resampling one short 1-D signal gains nothing from intra-op threads, and on a busy machine torch's thread
-    # pool made it 5-10x slower (synchronisation). Parallelism comes from shards instead.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _write_wav(path: Path, pcm: np.ndarray, sample_rate: int) -> None:
@@ -232,20 +215,19 @@ def synthesize_split(
     spk2utt: dict[str, list[str]] = {}
     spk2voice: dict[str, str] = {}
     desc = f"synth {split}" + (f" {shard}/{num_shards}" if num_shards > 1 else "")
-    with _torch_single_thread():
-        for utt in tqdm(todo, desc=desc, unit="utt", file=sys.stderr, disable=not progress):
-            pcm, phones = render(utt, sample_rate)
-            wav_path = out / "wav" / utt.speaker.id / f"{utt.utt_id}.wav"
-            _write_wav(wav_path, pcm, sample_rate)
-            tables["wav.scp"][utt.utt_id] = str(wav_path)
-            tables["text"][utt.utt_id] = utt.sentence.text
-            tables["utt2spk"][utt.utt_id] = utt.speaker.id
-            tables["utt2dur"][utt.utt_id] = f"{len(pcm) / sample_rate:.3f}"
-            tables["utt2intent"][utt.utt_id] = utt.sentence.intent
-            tables["text.slots"][utt.utt_id] = utt.sentence.slots
-            tables["phone_ali"][utt.utt_id] = " ".join(phones)
-            spk2utt.setdefault(utt.speaker.id, []).append(utt.utt_id)
-            spk2voice[utt.speaker.id] = utt.speaker.voice.describe()
+    for utt in tqdm(todo, desc=desc, unit="utt", file=sys.stderr, disable=not progress):
+        pcm, phones = render(utt, sample_rate)
+        wav_path = out / "wav" / utt.speaker.id / f"{utt.utt_id}.wav"
+        _write_wav(wav_path, pcm, sample_rate)
+        tables["wav.scp"][utt.utt_id] = str(wav_path)
+        tables["text"][utt.utt_id] = utt.sentence.text
+        tables["utt2spk"][utt.utt_id] = utt.speaker.id
+        tables["utt2dur"][utt.utt_id] = f"{len(pcm) / sample_rate:.3f}"
+        tables["utt2intent"][utt.utt_id] = utt.sentence.intent
+        tables["text.slots"][utt.utt_id] = utt.sentence.slots
+        tables["phone_ali"][utt.utt_id] = " ".join(phones)
+        spk2utt.setdefault(utt.speaker.id, []).append(utt.utt_id)
+        spk2voice[utt.speaker.id] = utt.speaker.voice.describe()
     for name, table in tables.items():
         write_table(out / name, table)
     write_table(out / "spk2utt", {spk: " ".join(sorted(utts)) for spk, utts in spk2utt.items()})
