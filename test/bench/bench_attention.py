@@ -8,10 +8,11 @@ attention weight (about a seventh of the step in a profile), and without dropout
 is slower than the plain matmul path (`eager`) at these sequence lengths (~130 tokens, head size 64). `eager` with
 dropout applies the same dropout to the same attention weights as `sdpa` does (other random masks), so it is the same
 model at another speed. `eager_fast_dropout` (toolkit/models/attention.py) is `eager` with a cheaper dropout mask,
-and the `compiled` settings run the step's forward under torch.compile as `compile: true` does (the first steps
-compile; they are part of the warm-up). The settings train the same model (the embedded recipe's size, bf16 autocast,
-the `sld` loss) on the same token-budget batches. The machine's speed drifts over minutes, so the settings take turns:
-`--rounds` rounds of `--steps` steps each, every setting in every round, and the ratios are of the summed times.
+and the `compiled` settings run the model under torch.compile (`compile: true` compiles the loss with it; the first
+steps compile; they are part of the warm-up). The settings train the same model (the embedded recipe's size, bf16
+autocast, the `sld` loss) on the same token-budget batches. The machine's speed drifts over minutes, so the settings
+take turns: `--rounds` rounds of `--steps` steps each, every setting in every round, and the ratios are of the summed
+times.
 Prints ms per step and the ratio of each setting to the first one (sdpa with dropout 0.1, the earlier default).
 """
 
