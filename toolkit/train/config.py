@@ -48,8 +48,8 @@ class TrainConfig:
     time_mask_scope: str = "all"  # all | speech
     seed: int = 1
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only on GPU)
-    # torch.compile the model for training steps (not for dev decoding): fuses the many small elementwise ops of a
-    # small model's step. Needs a C++ compiler on CPU (triton on GPU); without one, training runs uncompiled.
+    # torch.compile each training step's forward and loss (not dev decoding): fuses the many small elementwise ops of
+    # a small model's step. Needs a C++ compiler on CPU (triton on GPU); without one, training runs uncompiled.
     compile: bool = False
     checkpoint_every_steps: int = 200  # plus one at the end of every epoch
     keep_last: int = 2  # checkpoints kept besides the best model
