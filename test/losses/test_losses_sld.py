@@ -276,3 +276,12 @@ def test_speech_kl_equals_the_dense_kl_in_value_and_gradient(eps: float, tau: fl
     dense.backward()
     torch.testing.assert_close(kl, dense)
     torch.testing.assert_close(z1.grad, z2.grad)
+
+
+@pytest.mark.parametrize("kind", ["lm", "ce", "sld"])
+def test_the_loss_traces_as_one_graph(kind: str):
+    """Under `compile: true` the loss compiles with the model: a Python int or a selection of data-dependent size
+    would split it into several graphs (the earlier version had 8 for sld), and the pieces cannot fuse."""
+    z, x = random_batch()
+    explanation = torch._dynamo.explain(sld_loss)(z, x, LAYOUT, SLDLossConfig(kind=kind))
+    assert explanation.graph_count == 1, explanation.break_reasons

@@ -90,8 +90,8 @@ def next_token_targets(input_ids: torch.Tensor, layout: VocabLayout) -> tuple[to
     """
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
-    nxt = torch.full_like(input_ids, layout.pad_id)
-    nxt[:, :-1] = input_ids[:, 1:]
+    # Element-wise ops only (no in-place masked writes): the whole loss compiles into one graph (`compile: true`).
+    nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], layout.pad_id)], dim=1)
 
     speech = ((nxt >= layout.speech_offset) & (nxt < layout.size)) | (nxt == layout.speech_end_id)
     text = ((nxt >= layout.text_offset) & (nxt < layout.speech_offset)) | (nxt == layout.text_end_id)
@@ -100,9 +100,7 @@ def next_token_targets(input_ids: torch.Tensor, layout: VocabLayout) -> tuple[to
     speech &= live
     text &= live
 
-    kinds = torch.full_like(input_ids, KIND_IGNORE)
-    kinds[speech] = KIND_SPEECH
-    kinds[text] = KIND_TEXT
+    kinds = torch.where(text, KIND_TEXT, torch.where(speech, KIND_SPEECH, KIND_IGNORE))
     targets = torch.where(kinds != KIND_IGNORE, nxt, torch.full_like(nxt, IGNORE_INDEX))
     return targets, kinds
 
@@ -141,10 +139,10 @@ def _entropy_term(num_classes: int, eps: float) -> float:
 
 def speech_kl(
     logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
-) -> tuple[torch.Tensor, int]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """KL_speech of the formula: mean over speech-token targets of KL(q' || softmax(z[speech] / tau)) * tau^2.
 
-    Returns (the term, the number of positions it averages over). Only targets that are speech tokens count:
+    Returns (the term, the number of positions it averages over, a 0-d tensor). Only targets that are speech tokens count:
     <speech_end> is a speech target for CE_speech but lies outside the speech block, so it has no class in q'
     (our reading of "for every speech target position t" with q' defined over the K speech tokens only).
     Only the speech block of the logits receives a gradient from this term.
@@ -156,20 +154,23 @@ def speech_kl(
     """
     k = layout.speech_size
     rows = (kinds == KIND_SPEECH) & (targets >= layout.speech_offset)
-    z = logits[..., layout.speech_offset : layout.speech_offset + k][rows].float()
+    # Every position is computed and the rows are selected by where(), not by boolean indexing: a selection of
+    # data-dependent size would split the compiled graph. where() also keeps the unselected rows out of the value and
+    # the gradient, -inf logits included.
+    z = logits[..., layout.speech_offset : layout.speech_offset + k].float()
     log_p = torch.log_softmax(z / cfg.tau, dim=-1)
-    labels = (targets[rows] - layout.speech_offset).unsqueeze(1)
-    cross = (1.0 - cfg.eps) * log_p.gather(1, labels).sum()
+    labels = torch.where(rows, targets - layout.speech_offset, 0).unsqueeze(-1)
+    cross = (1.0 - cfg.eps) * torch.where(rows, log_p.gather(-1, labels).squeeze(-1), 0.0).sum()
     if cfg.eps > 0:  # with eps = 0 the uniform part is absent, also where a logit is -inf (0 * -inf would be NaN)
-        cross = cross + cfg.eps / k * log_p.sum()
-    n = int(rows.sum())
+        cross = cross + cfg.eps / k * torch.where(rows, log_p.sum(-1), 0.0).sum()
+    n = rows.sum()
     # Sums over an empty selection are 0 and still part of the graph, so no NaN and no special case for n = 0.
-    return (n * _entropy_term(k, cfg.eps) - cross) * cfg.tau**2 / max(n, 1), n
+    return (n * _entropy_term(k, cfg.eps) - cross) * cfg.tau**2 / n.clamp(min=1), n
 
 
 def release_kl(
     logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
-) -> tuple[torch.Tensor, int]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """KL_speech as the authors' release computes it (release_compat=True). Three differences from `speech_kl`:
 
     1. the target is softmax(q' / tau) over the K speech classes (`kl_target(..., release_compat=True)`);
@@ -190,7 +191,7 @@ def release_kl(
     z = logits[rows][:, layout.speech_offset : layout.speech_offset + k].float()
     log_p = torch.log_softmax(z / cfg.tau, dim=-1)
     r = kl_target(labels, k, cfg.eps, cfg.tau, release_compat=True)
-    return _kl_rows(r, log_p).sum() * cfg.tau**2 / logits.shape[0], int(rows.sum())
+    return _kl_rows(r, log_p).sum() * cfg.tau**2 / logits.shape[0], rows.sum()
 
 
 def sld_loss(
@@ -217,10 +218,11 @@ def sld_loss(
     flat = logits.reshape(-1, logits.shape[-1]).float()
     ce = F.cross_entropy(flat, targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none").view_as(targets)
     text, speech = kinds == KIND_TEXT, kinds == KIND_SPEECH
-    n_text, n_speech = int(text.sum()), int(speech.sum())
-    # Masked sums stay 0 (not NaN) when a kind has no targets; the max(.., 1) only guards the division.
-    ce_text = (ce * text).sum() / max(n_text, 1)
-    ce_speech = (ce * speech).sum() / max(n_speech, 1)
+    # Counts stay tensors: a Python int would end the compiled graph here (`compile: true`).
+    n_text, n_speech = text.sum(), speech.sum()
+    # Masked sums stay 0 (not NaN) when a kind has no targets; the clamp only guards the division.
+    ce_text = (ce * text).sum() / n_text.clamp(min=1)
+    ce_speech = (ce * speech).sum() / n_speech.clamp(min=1)
 
     loss = ce_text
     if cfg.kind in ("ce", "sld"):
@@ -232,13 +234,10 @@ def sld_loss(
 
     with torch.no_grad():
         correct = ((flat.argmax(-1).view_as(targets) == targets) & text).sum()
-        acc_text = correct.float() / max(n_text, 1)
-        values = [loss, ce_text, ce_speech, acc_text] + ([kl] if kl is not None else [])
+        acc_text = correct.float() / n_text.clamp(min=1)
+        names = ["loss", "ce_text", "ce_speech", "acc_text"] + (["kl_speech"] if kl is not None else [])
+        values = [loss, ce_text, ce_speech, acc_text] + ([kl] if kl is not None else []) + [n_text, n_speech]
         # One device -> host copy for all stats instead of one sync per .item().
         numbers = torch.stack([v.detach().float() for v in values]).tolist()
-    stats = dict(zip(["loss", "ce_text", "ce_speech", "acc_text"], numbers[:4], strict=True))
-    if kl is not None:
-        stats["kl_speech"] = numbers[4]
-    stats["n_text"] = float(n_text)
-    stats["n_speech"] = float(n_speech)
+    stats = dict(zip([*names, "n_text", "n_speech"], numbers, strict=True))
     return loss, stats
