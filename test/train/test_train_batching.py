@@ -44,6 +44,27 @@ def test_collate_right_pads():
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
+def test_padding_to_a_multiple_bounds_the_shapes_and_keeps_the_budget(lengths):
+    batches = make_batches(lengths, max_tokens=2000, seed=1, epoch=0, pad_to_multiple=16)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    shapes = set()
+    for b in batches:
+        ids, mask = collate([[7] * lengths[i] for i in b], pad_id=0, pad_to_multiple=16)
+        assert ids.shape[1] % 16 == 0 and ids.shape[1] - max(lengths[i] for i in b) < 16
+        assert ids.numel() <= 2000 or len(b) == 1
+        assert mask.sum().item() == sum(lengths[i] for i in b)
+        shapes.add(tuple(ids.shape))
+    unpadded = {(len(b), max(lengths[i] for i in b)) for b in batches}
+    assert len(shapes) < len(unpadded) / 2
+
+
+def test_pad_to_multiple_must_be_positive():
+    from toolkit.train.config import BatchConfig
+
+    with pytest.raises(ValueError, match="pad_to_multiple must be >= 1"):
+        BatchConfig(pad_to_multiple=0)
+
+
 def test_schedules():
     assert lr_multiplier(0, 100, 10, "cosine") == pytest.approx(0.1)
     assert lr_multiplier(9, 100, 10, "linear") == pytest.approx(1.0)

@@ -91,6 +91,32 @@ def test_schedule_spans_all_steps_when_sequences_per_batch_are_capped(corpus, tm
     assert lr[-1] < 0.1 * lr[0]  # and decayed to ~0 at the end
 
 
+def test_padding_batches_to_a_multiple_leaves_the_loss_unchanged(corpus):
+    """batching.pad_to_multiple only adds masked padding: the same batch gives the same loss and statistics."""
+    from toolkit.config import load_config
+    from toolkit.models.speech_lm import build_speech_lm
+    from toolkit.tokenizers.vocab import VocabLayout
+    from toolkit.train.config import TrainConfig
+    from toolkit.train.data import load_examples
+    from toolkit.train.loop import compute_batch_loss
+
+    layout = VocabLayout.load(corpus["tokenizers"] / "vocab.json")
+    batch = load_examples(corpus["train"], layout)[:7]
+    lengths = {len(e.speech) + len(e.text) + 3 for e in batch}
+    torch.manual_seed(0)
+    cfg = load_config(TrainConfig, None, [f"model.{k}={v}" for k, v in TINY_MODEL.items()])
+    model = build_speech_lm(cfg.model, layout).eval()
+    results = []
+    for multiple in (1, 16):
+        cfg.batching.pad_to_multiple = multiple
+        with torch.no_grad():
+            results.append(compute_batch_loss(model, batch, layout, cfg, torch.device("cpu")))
+    (plain, plain_stats), (padded, padded_stats) = results
+    assert max(lengths) % 16 != 0  # the padded batch is really longer
+    assert padded.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert padded_stats == pytest.approx(plain_stats, rel=1e-5)
+
+
 def test_resume_after_kill_9_matches_an_uninterrupted_run(corpus, tmp_path):
     config = train_config(tmp_path / "c.yaml")
     reference = tmp_path / "reference"

@@ -25,6 +25,13 @@ class BatchConfig:
     max_tokens: int = 4000  # padded tokens per batch (longest sequence x number of sequences)
     max_sequences: int | None = None  # optional cap on sequences per batch
     max_len: int = 1024  # training sequences longer than this are skipped
+    # Pad every batch to a length that is a multiple of this. On CPU, oneDNN builds and caches its kernels per batch
+    # shape; rounding lengths leaves a few dozen shapes instead of hundreds, at the cost of some padding.
+    pad_to_multiple: int = 1
+
+    def __post_init__(self):
+        if self.pad_to_multiple < 1:
+            raise ValueError(f"batching.pad_to_multiple must be >= 1, got {self.pad_to_multiple}")
 
 
 @dataclass

@@ -73,8 +73,10 @@ def make_batches(
     epoch: int,
     max_sequences: int | None = None,
     shuffle: bool = True,
+    pad_to_multiple: int = 1,
 ) -> list[list[int]]:
-    """Indices grouped into batches of similar length whose padded size (longest x count) fits max_tokens.
+    """Indices grouped into batches of similar length whose padded size (longest x count) fits max_tokens, the
+    longest rounded up to a multiple of `pad_to_multiple` as `collate` pads it.
 
     Sorting by length inside shuffled buckets keeps padding low while the batch order stays random.
     """
@@ -94,7 +96,8 @@ def make_batches(
     for index in order:
         longest_if_added = max(longest, lengths[index])
         too_many = max_sequences is not None and len(current) >= max_sequences
-        if current and (longest_if_added * (len(current) + 1) > max_tokens or too_many):
+        padded = round_up(longest_if_added, pad_to_multiple)
+        if current and (padded * (len(current) + 1) > max_tokens or too_many):
             batches.append(current)
             current, longest_if_added = [], lengths[index]
         current.append(index)
@@ -123,9 +126,14 @@ def shard_batches(batches: list[list[int]], rank: int, world_size: int) -> list[
     return batches[rank:usable:world_size]
 
 
-def collate(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids [B, L] and attention mask [B, L]."""
-    longest = max(len(s) for s in sequences)
+def round_up(length: int, multiple: int) -> int:
+    return -(-length // multiple) * multiple
+
+
+def collate(sequences: list[list[int]], pad_id: int, pad_to_multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids [B, L] and attention mask [B, L], L the longest length rounded up to a multiple of
+    `pad_to_multiple`."""
+    longest = round_up(max(len(s) for s in sequences), pad_to_multiple)
     ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), longest), dtype=torch.long)
     for row, seq in enumerate(sequences):

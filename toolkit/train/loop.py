@@ -91,7 +91,8 @@ def forward_loss(model, inputs: torch.Tensor, mask: torch.Tensor, ids: torch.Ten
     """The model on `inputs` (possibly time-masked) and the loss against the unmasked `ids`: one training step's
     forward, the part that `compile: true` compiles."""
     with autocast_context(cfg.precision, inputs.device):
-        logits = model(input_ids=inputs, attention_mask=mask).logits
+        # No KV cache: training never reuses one, and building it costs copies and (compiled) recompiles.
+        logits = model(input_ids=inputs, attention_mask=mask, use_cache=False).logits
     return sld_loss(logits, ids, layout, cfg.loss)
 
 
@@ -130,7 +131,7 @@ def compute_batch_loss(
     """Loss of one batch; with a generator (training) inputs are time-masked, the targets never are. `forward` is
     forward_loss or its compiled version."""
     sequences = [example_sequence(e, layout, cfg.use_bos) for e in batch]
-    ids, mask = collate(sequences, layout.pad_id)
+    ids, mask = collate(sequences, layout.pad_id, cfg.batching.pad_to_multiple)
     inputs = ids
     if generator is not None and cfg.time_mask_p > 0:
         maskable = maskable_positions(ids, layout, cfg.time_mask_scope)
@@ -144,7 +145,9 @@ def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig
     model.eval()
     total, count = 0.0, 0
     lengths = [sequence_length(e, cfg.use_bos) for e in examples]
-    for batch in make_batches(lengths, cfg.batching.max_tokens, 0, 0, shuffle=False):
+    for batch in make_batches(
+        lengths, cfg.batching.max_tokens, 0, 0, shuffle=False, pad_to_multiple=cfg.batching.pad_to_multiple
+    ):
         loss, stats = compute_batch_loss(model, [examples[i] for i in batch], layout, cfg, device)
         total += loss.item() * len(batch)
         count += len(batch)
@@ -198,7 +201,14 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
     model = build_speech_lm(cfg.model, layout).to(device)
     optimizer = make_optimizer(model, cfg)
     # The same batching as the epochs below (max_sequences included), so that the schedule ends where training does.
-    epoch0 = make_batches(lengths, cfg.batching.max_tokens, cfg.seed, 0, cfg.batching.max_sequences)
+    epoch0 = make_batches(
+        lengths,
+        cfg.batching.max_tokens,
+        cfg.seed,
+        0,
+        cfg.batching.max_sequences,
+        pad_to_multiple=cfg.batching.pad_to_multiple,
+    )
     batches_per_epoch = len(shard_batches(epoch0, 0, dist.world))
     steps_per_epoch = max(1, batches_per_epoch // cfg.optim.grad_accum)
     total_steps = cfg.epochs * steps_per_epoch
@@ -268,7 +278,14 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
     start = time.time()
     done = False
     for epoch in range(progress["epoch"], cfg.epochs):
-        all_batches = make_batches(lengths, cfg.batching.max_tokens, cfg.seed, epoch, cfg.batching.max_sequences)
+        all_batches = make_batches(
+            lengths,
+            cfg.batching.max_tokens,
+            cfg.seed,
+            epoch,
+            cfg.batching.max_sequences,
+            pad_to_multiple=cfg.batching.pad_to_multiple,
+        )
         batches = shard_batches(all_batches, dist.rank, dist.world)
         first = progress["batch"] if epoch == progress["epoch"] else 0
         running, running_n = 0.0, 0
