@@ -78,7 +78,7 @@ def main() -> None:
         forward, optimizer = models[setting]
         ids, mask = collate([sequences[i] for i in batch_ids], layout.pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = forward(input_ids=ids, attention_mask=mask).logits
+            logits = forward(input_ids=ids, attention_mask=mask, use_cache=False).logits
         loss, _ = sld_loss(logits, ids, layout, loss_cfg)
         loss.backward()
         optimizer.step()

@@ -61,7 +61,7 @@ def run(batches: list[list[int]], sequences, pad_to: int | None, layout, seconds
         ids, mask = collate(batch, layout.pad_id)
         mask = (ids != layout.pad_id).long()
         with autocast:
-            logits = model(input_ids=ids, attention_mask=mask).logits
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
         loss, _ = sld_loss(logits, ids, layout, SLDLossConfig(kind="sld"))
         loss.backward()
         optimizer.step()
