@@ -9,15 +9,8 @@ import subprocess
 import sys
 
 import yaml
-from mini_synth_recipe import SIZES, copy_recipe
+from mini_synth_recipe import HUBERT_ARGS, SIZES, copy_recipe
 
-# Tiny upstream models: a few steps are enough to check that stage 4 trains them and the discretizer reads them.
-HUBERT_ARGS = (
-    "--set model.hidden_size=32 --set model.num_layers=2 --set model.num_heads=2 --set model.intermediate_size=64 "
-    "--set model.conv_dim=[32,32,32,32] --set model.conv_pos_kernel=8 --set model.conv_pos_groups=2 "
-    "--set loss.final_dim=16 --set targets.num_units=20 --set max_steps=3 --set dev.max_utts=4 "
-    "--set batching.max_batch_seconds=20"
-)
 CODEC_ARGS = (
     "--set model.num_filters=4 --set model.hidden_size=16 --set model.codebook_size=32 --set steps=3 "
     "--set batch_size=2 --set dev_max_utts=4 --set eval_every_steps=3"

@@ -5,32 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from mini_synth_recipe import HUBERT_ARGS, copy_recipe
+
 from toolkit.datadir import load_data_dir
 
-REPO = Path(__file__).resolve().parents[2]
-OUTPUTS = ("data", "dump", "exp", "downloads")
 SIZES = "--train_utts 80 --dev_utts 30 --test_utts 30 --paired_utts 24 --ic_train_utts 20 --sf_train_utts 20 --seed 7"
-HUBERT_ARGS = (
-    "--set model.hidden_size=32 --set model.num_layers=2 --set model.num_heads=2 --set model.intermediate_size=64 "
-    "--set model.conv_dim=[32,32,32,32] --set model.conv_pos_kernel=8 --set model.conv_pos_groups=2 "
-    "--set loss.final_dim=16 --set targets.num_units=20 --set max_steps=3 --set dev.max_utts=4 "
-    "--set batching.max_batch_seconds=20"
-)
 DISTILL_ARGS = "--set max_steps=3 --set dev.max_utts=4"
 DOWNSTREAM_ARGS = "--set epochs=1 --set slot_filling.hidden_size=16 --set slot_filling.projection_dim=16"
-
-
-def copy_recipe(tmp_path: Path) -> Path:
-    shutil.copytree(REPO / "egs/TEMPLATE", tmp_path / "egs/TEMPLATE", symlinks=True)
-    shutil.copytree(
-        REPO / "egs/mini_synth", tmp_path / "egs/mini_synth", symlinks=True, ignore=shutil.ignore_patterns(*OUTPUTS)
-    )
-    return tmp_path / "egs/mini_synth/slu1"
 
 
 def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
@@ -41,7 +26,7 @@ def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_slu_recipe_end_to_end(tmp_path):
-    recipe = copy_recipe(tmp_path)
+    recipe = copy_recipe(tmp_path, "slu1")
     proc = run(recipe)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
@@ -77,7 +62,7 @@ def test_the_slu_recipe_end_to_end(tmp_path):
 
 
 def test_bad_options_are_clear_errors(tmp_path):
-    recipe = copy_recipe(tmp_path)
+    recipe = copy_recipe(tmp_path, "slu1")
     env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
     for args, message in (
         (["--tasks", "ic xx"], "unknown task 'xx'"),

@@ -97,14 +97,14 @@ def test_padding_batches_to_a_multiple_leaves_the_loss_unchanged(corpus):
     from toolkit.models.speech_lm import build_speech_lm
     from toolkit.tokenizers.vocab import VocabLayout
     from toolkit.train.config import TrainConfig
-    from toolkit.train.data import load_examples
+    from toolkit.train.data import load_examples, sequence_length
     from toolkit.train.loop import compute_batch_loss
 
     layout = VocabLayout.load(corpus["tokenizers"] / "vocab.json")
     batch = load_examples(corpus["train"], layout)[:7]
-    lengths = {len(e.speech) + len(e.text) + 3 for e in batch}
     torch.manual_seed(0)
     cfg = load_config(TrainConfig, None, [f"model.{k}={v}" for k, v in TINY_MODEL.items()])
+    lengths = {sequence_length(e, cfg.use_bos) for e in batch}
     model = build_speech_lm(cfg.model, layout).eval()
     results = []
     for multiple in (1, 16):

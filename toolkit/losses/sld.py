@@ -142,8 +142,8 @@ def speech_kl(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """KL_speech of the formula: mean over speech-token targets of KL(q' || softmax(z[speech] / tau)) * tau^2.
 
-    Returns (the term, the number of positions it averages over, a 0-d tensor). Only targets that are speech tokens count:
-    <speech_end> is a speech target for CE_speech but lies outside the speech block, so it has no class in q'
+    Returns (the term, the number of positions it averages over, a 0-d tensor). Only targets that are speech tokens
+    count: <speech_end> is a speech target for CE_speech but lies outside the speech block, so it has no class in q'
     (our reading of "for every speech target position t" with q' defined over the K speech tokens only).
     Only the speech block of the logits receives a gradient from this term.
 

@@ -200,16 +200,13 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
     torch.manual_seed(cfg.seed)
     model = build_speech_lm(cfg.model, layout).to(device)
     optimizer = make_optimizer(model, cfg)
-    # The same batching as the epochs below (max_sequences included), so that the schedule ends where training does.
-    epoch0 = make_batches(
-        lengths,
-        cfg.batching.max_tokens,
-        cfg.seed,
-        0,
-        cfg.batching.max_sequences,
-        pad_to_multiple=cfg.batching.pad_to_multiple,
-    )
-    batches_per_epoch = len(shard_batches(epoch0, 0, dist.world))
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        b = cfg.batching
+        return make_batches(lengths, b.max_tokens, cfg.seed, epoch, b.max_sequences, pad_to_multiple=b.pad_to_multiple)
+
+    # The same batching as the epochs below, so that the schedule ends where training does.
+    batches_per_epoch = len(shard_batches(epoch_batches(0), 0, dist.world))
     steps_per_epoch = max(1, batches_per_epoch // cfg.optim.grad_accum)
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
@@ -278,15 +275,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
     start = time.time()
     done = False
     for epoch in range(progress["epoch"], cfg.epochs):
-        all_batches = make_batches(
-            lengths,
-            cfg.batching.max_tokens,
-            cfg.seed,
-            epoch,
-            cfg.batching.max_sequences,
-            pad_to_multiple=cfg.batching.pad_to_multiple,
-        )
-        batches = shard_batches(all_batches, dist.rank, dist.world)
+        batches = shard_batches(epoch_batches(epoch), dist.rank, dist.world)
         first = progress["batch"] if epoch == progress["epoch"] else 0
         running, running_n = 0.0, 0
         bar = tqdm(
