@@ -102,6 +102,36 @@ def test_lm_ce_sld_hand_values():
     assert sld.item() == pytest.approx(CE_TEXT + CE_SPEECH + 2.0 * KL_SPEECH, rel=1e-5)
 
 
+# Cross-entropy against the uniform distribution on the text classes (ids 5, 6 and <text_end> = 3): position 3 has
+# log p = z - log(9 + e^3) with z = 3 on id 5 only, position 4 has log p = -log 10 everywhere.
+TEXT_UNIFORM = ((math.log(9 + E**3) - 1) + math.log(10)) / 2
+
+
+@pytest.mark.parametrize("kind", ["lm", "ce", "sld"])
+def test_text_label_smoothing_hand_values(kind: str):
+    x, z = ids(SEQ), hand_logits()
+    plain, _ = sld_loss(z, x, LAYOUT, SLDLossConfig(kind=kind))
+    smoothed, st = sld_loss(z, x, LAYOUT, SLDLossConfig(kind=kind, text_eps=0.2))
+    # Only the text term changes; the reported ce_text stays the plain cross-entropy.
+    expected = plain.item() - CE_TEXT + 0.8 * CE_TEXT + 0.2 * TEXT_UNIFORM
+    assert smoothed.item() == pytest.approx(expected, rel=1e-5)
+    assert st["ce_text"] == pytest.approx(CE_TEXT, rel=1e-5)
+
+
+def test_text_label_smoothing_gives_no_gradient_to_speech_columns_at_text_positions():
+    # The smoothing mass goes to the text classes only: with kind lm, the loss' gradient at a text position is
+    # p - q, so every non-text column gets exactly p (the same as without smoothing).
+    x = ids(SEQ)
+    grads = []
+    for text_eps in (0.0, 0.3):
+        z = hand_logits().requires_grad_(True)
+        sld_loss(z, x, LAYOUT, SLDLossConfig(kind="lm", text_eps=text_eps))[0].backward()
+        grads.append(z.grad[0, 3:5])
+    speech_cols = slice(S0, V)
+    torch.testing.assert_close(grads[0][:, speech_cols], grads[1][:, speech_cols])
+    assert not torch.allclose(grads[0][:, 5:7], grads[1][:, 5:7])
+
+
 def test_sld_kl_with_temperature():
     # tau = 2: p = softmax(z / 2) and the KL is scaled by tau^2 = 4. Position 0 stays uniform.
     lse = math.log(math.exp(0.5) + 1 + E)
@@ -253,6 +283,8 @@ def test_extra_vocabulary_columns_are_allowed_and_fewer_rejected():
         ({"eps": 1.5}, "eps"),
         ({"tau": 0.0}, "tau"),
         ({"kind": "ce", "release_compat": True}, "release_compat"),
+        ({"text_eps": 1.0}, "text_eps"),
+        ({"text_eps": -0.1}, "text_eps"),
     ],
 )
 def test_config_validation(kwargs: dict, match: str):
@@ -278,10 +310,10 @@ def test_speech_kl_equals_the_dense_kl_in_value_and_gradient(eps: float, tau: fl
     torch.testing.assert_close(z1.grad, z2.grad)
 
 
-@pytest.mark.parametrize("kind", ["lm", "ce", "sld"])
-def test_the_loss_traces_as_one_graph(kind: str):
+@pytest.mark.parametrize("kind, text_eps", [("lm", 0.0), ("ce", 0.0), ("sld", 0.0), ("sld", 0.1)])
+def test_the_loss_traces_as_one_graph(kind: str, text_eps: float):
     """Under `compile: true` the loss compiles with the model: a Python int or a selection of data-dependent size
     would split it into several graphs (the earlier version had 8 for sld), and the pieces cannot fuse."""
     z, x = random_batch()
-    explanation = torch._dynamo.explain(sld_loss)(z, x, LAYOUT, SLDLossConfig(kind=kind))
+    explanation = torch._dynamo.explain(sld_loss)(z, x, LAYOUT, SLDLossConfig(kind=kind, text_eps=text_eps))
     assert explanation.graph_count == 1, explanation.break_reasons

@@ -52,6 +52,9 @@ class SLDLossConfig:
     eps:             label smoothing of the KL target q', in [0, 1]; eps=0 makes q' one-hot.
     tau:             temperature of the model's speech-block softmax (and of the release's target softmax); > 0.
     release_compat:  reproduce the released code's KL (see `release_kl`); only valid with kind="sld".
+    text_eps:        label smoothing of the text targets, in [0, 1) (our choice, not in the paper; 0 = off, the
+                     formula): CE_text's target becomes (1 - text_eps) * one-hot + text_eps spread evenly over the
+                     text classes (the text block and <text_end>), as ASR decoders are usually trained. Any kind.
     """
 
     kind: str = "sld"
@@ -60,6 +63,7 @@ class SLDLossConfig:
     eps: float = 0.1
     tau: float = 1.0
     release_compat: bool = False
+    text_eps: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in LOSS_KINDS:
@@ -72,6 +76,8 @@ class SLDLossConfig:
             raise ValueError(f"eps (label smoothing) must be in [0, 1], got {self.eps}")
         if not (math.isfinite(self.tau) and self.tau > 0):
             raise ValueError(f"tau (temperature) must be a finite number > 0, got {self.tau}")
+        if not 0.0 <= self.text_eps < 1.0:
+            raise ValueError(f"text_eps (text label smoothing) must be in [0, 1), got {self.text_eps}")
         if self.release_compat and self.kind != "sld":
             raise ValueError(f"release_compat only changes the SLD KL term; it needs kind='sld', got {self.kind!r}")
 
@@ -194,6 +200,21 @@ def release_kl(
     return _kl_rows(r, log_p).sum() * cfg.tau**2 / logits.shape[0], rows.sum()
 
 
+def text_uniform_ce(
+    flat_logits: torch.Tensor, text: torch.Tensor, n_text: torch.Tensor, layout: VocabLayout
+) -> torch.Tensor:
+    """Mean over text targets of the cross-entropy against the uniform distribution on the text classes (the text
+    block and <text_end>): the smoothing part of CE_text with label smoothing (`text_eps`).
+
+    Over the text classes only, not the whole vocabulary: a text position should not learn to give mass to speech
+    tokens or to specials it never predicts.
+    """
+    log_p = torch.log_softmax(flat_logits, dim=-1)
+    block = log_p[:, layout.text_offset : layout.speech_offset].sum(-1) + log_p[:, layout.text_end_id]
+    per_position = -block / (layout.speech_offset - layout.text_offset + 1)
+    return (per_position * text.reshape(-1)).sum() / n_text.clamp(min=1)
+
+
 def sld_loss(
     logits: torch.Tensor, input_ids: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -225,6 +246,8 @@ def sld_loss(
     ce_speech = (ce * speech).sum() / n_speech.clamp(min=1)
 
     loss = ce_text
+    if cfg.text_eps > 0:
+        loss = (1.0 - cfg.text_eps) * ce_text + cfg.text_eps * text_uniform_ce(flat, text, n_text, layout)
     if cfg.kind in ("ce", "sld"):
         loss = loss + cfg.speech_weight * ce_speech
     kl = None
