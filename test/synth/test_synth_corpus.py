@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from toolkit.bin.synth_corpus import main as synth_corpus_main
 from toolkit.fileio import read_table
 from toolkit.synth.corpus import num_frames, plan_split, shard_plan, synthesize_split
 from toolkit.synth.speakers import split_speakers
@@ -87,6 +88,23 @@ def test_shards_reproduce_the_unsharded_split(full, tmp_path):
     for wav in (tmp_path / "shard2" / "wav").rglob("*.wav"):
         reference = full / wav.relative_to(tmp_path / "shard2")
         np.testing.assert_array_equal(soundfile.read(wav)[0], soundfile.read(reference)[0])
+
+
+def test_num_speakers_keeps_the_first_speakers():
+    first = {s.id for s in split_speakers("train", limit=48)}
+    plan = plan_split("train", 200, seed=1, num_speakers=48)
+    assert {p.speaker.id for p in plan} == first
+    assert len({p.speaker.id for p in plan_split("train", 200, seed=1)}) == 96
+
+
+def test_cli_rejects_a_speaker_count_out_of_range(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        synth_corpus_main(
+            ["--out", str(tmp_path / "d"), "--split", "test", "--num-utts", "3", "--seed", "1", "--num-speakers", "11"]
+        )
+    assert exc.value.code == 2
+    assert "--num-speakers must be in 1..10" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_bad_arguments():

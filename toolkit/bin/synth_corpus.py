@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from toolkit.synth.corpus import synthesize_split
-from toolkit.synth.speakers import SPLITS
+from toolkit.synth.speakers import SPLITS, split_speakers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="redraw a sentence already planned this many times (1: all distinct; default 0: no limit)",
     )
+    parser.add_argument(
+        "--num-speakers",
+        type=int,
+        help="use only the first N speakers of the split's table (default: all; 48 for train: the earlier corpus)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
@@ -50,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sample-rate must be at least 8000, got {args.sample_rate}")
     if args.max_repeats < 0:
         parser.error(f"--max-repeats must be 0 (no limit) or more, got {args.max_repeats}")
+    available = len(split_speakers(args.split))
+    if args.num_speakers is not None and not 1 <= args.num_speakers <= available:
+        parser.error(f"--num-speakers must be in 1..{available} for the {args.split} split, got {args.num_speakers}")
     synthesize_split(
         args.out,
         args.split,
@@ -60,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         sample_rate=args.sample_rate,
         progress=not args.no_progress,
         max_repeats=args.max_repeats,
+        num_speakers=args.num_speakers,
     )
     return 0
 

@@ -80,8 +80,13 @@ def _draw_sentence(rng: random.Random, counts: dict[str, int], max_repeats: int)
     return sentence
 
 
-def plan_split(split: str, num_utts: int, seed: int, max_repeats: int = 0) -> list[PlannedUtterance]:
+def plan_split(
+    split: str, num_utts: int, seed: int, max_repeats: int = 0, num_speakers: int | None = None
+) -> list[PlannedUtterance]:
     """Deterministically plan `num_utts` utterances of `split` (sentences, speakers, voices, levels).
+
+    `num_speakers` uses only the first speakers of the split's table (`split_speakers`); None: all of them. With 48
+    the training split is the one of the corpus before the second group of training speakers, utterance for utterance.
 
     `max_repeats` > 0 redraws a sentence already planned that many times (1: every sentence distinct, as far as
     MAX_REDRAWS draws allow); 0 keeps the grammar's own distribution, where short commands and chat repeat (15,000
@@ -93,7 +98,7 @@ def plan_split(split: str, num_utts: int, seed: int, max_repeats: int = 0) -> li
         raise ValueError(f"num_utts must be at least 1, got {num_utts}")
     if max_repeats < 0:
         raise ValueError(f"max_repeats must be 0 (no limit) or more, got {max_repeats}")
-    speakers = split_speakers(split)
+    speakers = split_speakers(split, num_speakers)
     # Round-robin over a seeded order of speakers: every speaker gets num_utts / len(speakers) utterances (+-1).
     random.Random(f"{split}/{seed}/speakers").shuffle(speakers)
     plan = []
@@ -203,11 +208,12 @@ def synthesize_split(
     sample_rate: int = 16000,
     progress: bool = True,
     max_repeats: int = 0,
+    num_speakers: int | None = None,
 ) -> None:
     """Synthesise shard `shard` of `num_shards` of the planned split into the Kaldi data dir `out_dir`."""
     if sample_rate < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}")
-    todo = shard_plan(plan_split(split, num_utts, seed, max_repeats), shard, num_shards)
+    todo = shard_plan(plan_split(split, num_utts, seed, max_repeats, num_speakers), shard, num_shards)
     out = Path(out_dir).resolve()
     tables: dict[str, dict[str, str]] = {
         name: {} for name in ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots", "phone_ali")

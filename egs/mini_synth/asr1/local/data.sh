@@ -8,12 +8,13 @@ train_utts=30000   # training utterances (15,000 for 4 epochs gave about 3.5 poi
 dev_utts=500       # dev utterances (unseen speakers)
 test_utts=500      # test utterances (unseen speakers, one base voice never heard in training)
 train_max_repeats=0  # 1: every training sentence distinct (redrawn when already planned); 0: the grammar's repeats
+train_speakers=48  # training speakers (toolkit/synth/speakers.py); 96 adds a second group of timbres (no gain, RESULTS.md)
 seed=1
 nj=2
 db_root=downloads/mini_synth
 
-help_message="Usage: $0 [--train_utts N] [--dev_utts N] [--test_utts N] [--train_max_repeats N] [--seed S] [--nj N]
-       [--db_root DIR]"
+help_message="Usage: $0 [--train_utts N] [--dev_utts N] [--test_utts N] [--train_max_repeats N] [--train_speakers N]
+       [--seed S] [--nj N] [--db_root DIR]"
 . ./cmd.sh
 . utils/parse_options.sh
 . ./path.sh
@@ -23,14 +24,15 @@ for dset in train dev test; do
     count=${!count_var}
     # Dev and test keep the grammar's own distribution: they stand for what users say, repeats included.
     max_repeats=0
-    if [ "$dset" = train ]; then max_repeats=$train_max_repeats; fi
+    speakers=()
+    if [ "$dset" = train ]; then max_repeats=$train_max_repeats; speakers=(--num-speakers "$train_speakers"); fi
     out="$db_root/$dset"
     jobs=$(( nj < count ? nj : count ))
     echo "$(date '+%H:%M:%S') synthesising $count utterances for $dset in $jobs job(s) -> $out"
     rm -rf "$out"
     run_jobs --nj "$jobs" --log "$out/log/synth.JOB.log" -- \
         python -m toolkit.bin.synth_corpus --out "$(pwd)/$out/shardJOB" --split "$dset" --num-utts "$count" \
-        --seed "$seed" --shard JOB --num-shards "$jobs" --max-repeats "$max_repeats"
+        --seed "$seed" --shard JOB --num-shards "$jobs" --max-repeats "$max_repeats" ${speakers[@]+"${speakers[@]}"}
     parts=()
     for k in $(seq 1 "$jobs"); do parts+=("$out/shard$k"); done
     rm -rf "data/$dset.tmp"
