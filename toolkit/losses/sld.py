@@ -209,9 +209,10 @@ def text_uniform_ce(
     Over the text classes only, not the whole vocabulary: a text position should not learn to give mass to speech
     tokens or to specials it never predicts.
     """
-    log_p = torch.log_softmax(flat_logits, dim=-1)
-    block = log_p[:, layout.text_offset : layout.speech_offset].sum(-1) + log_p[:, layout.text_end_id]
-    per_position = -block / (layout.speech_offset - layout.text_offset + 1)
+    # -mean_c log p_c = logsumexp(z) - mean_c z_c: one reduction over the vocabulary, no [N, V] log-softmax kept.
+    n_classes = layout.speech_offset - layout.text_offset + 1
+    block = flat_logits[:, layout.text_offset : layout.speech_offset].sum(-1) + flat_logits[:, layout.text_end_id]
+    per_position = torch.logsumexp(flat_logits, dim=-1) - block / n_classes
     return (per_position * text.reshape(-1)).sum() / n_text.clamp(min=1)
 
 
