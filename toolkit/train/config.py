@@ -49,7 +49,7 @@ class TrainConfig:
     batching: BatchConfig = field(default_factory=BatchConfig)
     dev: DevConfig = field(default_factory=DevConfig)
     epochs: int = 10
-    max_steps: int | None = None  # stop after this many optimizer steps (the schedule still spans `epochs`)
+    max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there)
     use_bos: bool = True  # a <bos> gives the first speech token a predictor
     time_mask_p: float = 0.0  # probability of replacing an input token by <mask> during training
     time_mask_scope: str = "all"  # all | speech
