@@ -44,3 +44,9 @@ def test_the_recipe_smooths_the_text_targets():
     # The loss's own default is the paper's formula (0); the recipe's measured choice is 0.1 (RESULTS.md).
     for loss in LOSSES:
         assert resolved(loss)["loss.text_eps"] == 0.1
+
+
+def test_the_recipe_trains_with_attention_dropout_02():
+    # Chosen on dev over three seeds (RESULTS.md): 0.2 beat 0.1 for every seed. The model's own default stays 0.
+    for loss in LOSSES:
+        assert resolved(loss)["model.dropout"] == 0.2
