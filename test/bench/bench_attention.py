@@ -9,8 +9,8 @@ is slower than the plain matmul path (`eager`) at these sequence lengths (~130 t
 dropout applies the same dropout to the same attention weights as `sdpa` does (other random masks), so it is the same
 model at another speed. `eager_fast_dropout` (toolkit/models/attention.py) is `eager` with a cheaper dropout mask,
 and the `compiled` settings run the model under torch.compile (`compile: true` compiles the loss with it; the first
-steps compile; they are part of the warm-up). The settings train the same model (the embedded recipe's size, bf16
-autocast, the `sld` loss) on the same token-budget batches. The machine's speed drifts over minutes, so the settings
+steps compile; they are part of the warm-up). The settings train the same model (the embedded recipe's size, autocast in
+the precision `--precision auto` resolves to, as training does; the `sld` loss) on the same token-budget batches. The machine's speed drifts over minutes, so the settings
 take turns: `--rounds` rounds of `--steps` steps each, every setting in every round, and the ratios are of the summed
 times.
 Prints ms per step and the ratio of each setting to the first one (sdpa with dropout 0.1, the earlier default).
@@ -28,6 +28,7 @@ import torch
 # Run as a script, this folder is on sys.path: the sequence helpers are bench_train's.
 from bench_train import lengths_from, random_sequence  # noqa: E402
 
+from toolkit.hardware import autocast, choose_precision, host_summary
 from toolkit.losses.sld import SLDLossConfig, sld_loss
 from toolkit.models.speech_lm import SpeechLMConfig, build_speech_lm
 from toolkit.tokenizers.vocab import VocabLayout
@@ -54,8 +55,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-compile", action="store_true", help="leave out the compiled settings")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="as training resolves it")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(host_summary())
+    choice = choose_precision(args.precision, "cpu")
+    print(choice.describe())
+    precision = choice.precision
     settings = [s for s in SETTINGS if not (args.no_compile and s[2])]
     # One compiled copy of the same model classes per compiled setting: room for all of them in dynamo's cache.
     torch._dynamo.config.cache_size_limit = 64
@@ -77,7 +83,7 @@ def main() -> None:
     def step(setting, batch_ids: list[int]) -> None:
         forward, optimizer = models[setting]
         ids, mask = collate([sequences[i] for i in batch_ids], layout.pad_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast(precision, "cpu"):
             logits = forward(input_ids=ids, attention_mask=mask, use_cache=False).logits
         loss, _ = sld_loss(logits, ids, layout, loss_cfg)
         loss.backward()
@@ -100,7 +106,7 @@ def main() -> None:
 
     steps = args.rounds * args.steps
     base = seconds[settings[0]]
-    print(f"{steps} steps per setting ({args.rounds} interleaved rounds), {args.threads} threads, bf16")
+    print(f"{steps} steps per setting ({args.rounds} interleaved rounds), {args.threads} threads, {precision}")
     for attn, dropout, compiled in settings:
         s = seconds[(attn, dropout, compiled)]
         name = f"attn {attn:18s} dropout {dropout:.1f}{' compiled' if compiled else '         '}"

@@ -10,8 +10,9 @@ follow a small Markov grammar. Then the same prompts are decoded (a) by `greedy_
 (b) by `model.generate` (greedy, one utterance at a time, the same text-only restriction as a logits processor and
 the same token limit); the hypotheses must be identical. For context, (c) times `model.generate` on left-padded
 batches of the same size, and (d) `greedy_decode` under bf16 autocast (hypotheses may differ slightly from fp32; the
-prompt forward dominates the cost and bf16 matmuls are ~3x faster on CPUs with avx512_bf16). Prints utterances per
-second and the ratios.
+prompt forward dominates the cost and bf16 matmuls are ~3x faster on CPUs with avx512_bf16; on a CPU without native
+bf16, where `precision: auto` decodes in fp32, (d) is left out: it would take minutes). Training runs in the precision
+`auto` picks. Prints the host first, then utterances per second and the ratios.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from toolkit.decode.greedy import greedy_decode, left_pad, length_batches, new_token_limits, text_only_bias
+from toolkit.hardware import autocast, choose_precision, host_summary
 from toolkit.models.speech_lm import SpeechLMConfig, build_speech_lm, count_params
 from toolkit.tokenizers.vocab import VocabLayout
 
@@ -54,8 +56,8 @@ class SyntheticSpeech:
         return self.prompt(speech) + text + [self.layout.text_end_id]
 
 
-def train(model, data: SyntheticSpeech, seconds: float, seed: int, device: torch.device) -> int:
-    """Full next-token CE on whole sequences, bf16 autocast, AdamW; returns the number of steps done."""
+def train(model, data: SyntheticSpeech, seconds: float, seed: int, device: torch.device, precision: str) -> int:
+    """Full next-token CE on whole sequences, autocast in `precision`, AdamW; returns the number of steps done."""
     rng = random.Random(seed)
     optim = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.98))
     model.train()
@@ -67,7 +69,7 @@ def train(model, data: SyntheticSpeech, seconds: float, seed: int, device: torch
         mask = (ids != data.layout.pad_id).long()
         for group in optim.param_groups:  # short linear warmup: a fresh model diverges at full lr
             group["lr"] = 2e-3 * min(1.0, (steps + 1) / 30)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with autocast(precision, device):
             loss = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
         optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,6 +158,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    print(host_summary(args.device))
+    choice = choose_precision("auto", device)
+    print(choice.describe())
 
     layout = VocabLayout(text_size=TEXT_SIZE, speech_size=SPEECH_SIZE)
     data = SyntheticSpeech(layout, args.seed)
@@ -163,7 +168,7 @@ def main() -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"torch threads {torch.get_num_threads()}"
     print(f"model: llama, {count_params(model) / 1e6:.2f}M parameters; {where}")
     print(f"training for {args.train_seconds:.0f}s on the synthetic task ...")
-    steps = train(model, data, args.train_seconds, args.seed, device)
+    steps = train(model, data, args.train_seconds, args.seed, device, choice.precision)
     model.eval()
 
     rng = random.Random(args.seed + 1000)
@@ -180,9 +185,11 @@ def main() -> None:
     ours, t_ours = timed(lambda: greedy_decode(model, prompts, layout, max_tokens=args.max_tokens))
     theirs, t_theirs = timed(lambda: hf_one_at_a_time(model, prompts, limits, layout, processors))
     batched, t_batched = timed(lambda: hf_batched(model, prompts, limits, layout, processors, args.max_tokens))
-    with torch.autocast(device.type, dtype=torch.bfloat16):
-        greedy_decode(model, prompts[:8], layout)
-        half, t_half = timed(lambda: greedy_decode(model, prompts, layout, max_tokens=args.max_tokens))
+    half = None
+    if choice.precision != "fp32":
+        with autocast(choice.precision, device):
+            greedy_decode(model, prompts[:8], layout)
+            half, t_half = timed(lambda: greedy_decode(model, prompts, layout, max_tokens=args.max_tokens))
 
     same = sum(a == b for a, b in zip(ours, theirs, strict=True))
     same_batched = sum(a == b for a, b in zip(ours, batched, strict=True))
@@ -193,11 +200,12 @@ def main() -> None:
     print(f"greedy_decode (batched, KV cache):       {args.n / t_ours:8.1f} utt/s  ({t_ours:.2f}s)")
     print(f"generate, one utterance at a time:       {args.n / t_theirs:8.1f} utt/s  ({t_theirs:.2f}s)")
     print(f"generate, left-padded batches:           {args.n / t_batched:8.1f} utt/s  ({t_batched:.2f}s)")
-    same_half = sum(a == b for a, b in zip(ours, half, strict=True))
-    print(
-        f"greedy_decode under bf16 autocast:       {args.n / t_half:8.1f} utt/s  ({t_half:.2f}s), "
-        f"{same_half}/{args.n} hypotheses as in fp32"
-    )
+    if half is not None:
+        same_half = sum(a == b for a, b in zip(ours, half, strict=True))
+        print(
+            f"greedy_decode under {choice.precision} autocast:       {args.n / t_half:8.1f} utt/s  ({t_half:.2f}s), "
+            f"{same_half}/{args.n} hypotheses as in fp32"
+        )
     print(
         f"speed-up vs one at a time: {t_theirs / t_ours:.1f}x  (target >= 3x);  vs batched generate: "
         f"{t_batched / t_ours:.1f}x"

@@ -27,6 +27,7 @@ import torch
 from toolkit.audio import write_wav
 from toolkit.config import from_dict
 from toolkit.datadir import DataDir, write_data_dir
+from toolkit.hardware import host_summary
 from toolkit.synth.grammar import generate_many
 from toolkit.train import distill as distill_module
 from toolkit.train.distill import DistillConfig, DistillPaths, distill
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(host_summary())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         teacher, teacher_name = teacher_folder(root)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.hardware import host_summary
+
 CHILD = """
 import json, resource, sys, time
 import torch
@@ -83,6 +85,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=2, help="k-means passes after the sampling pass")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the children")
     args = parser.parse_args()
+    print(host_summary())
     print(f"streaming k-means: {args.clusters} clusters, {args.dim}-dim frames, {args.passes} passes + sampling")
     results = {}
     sources = ("FileFrames", "MemmapFrames")

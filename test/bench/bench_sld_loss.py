@@ -20,6 +20,7 @@ from unittest import mock
 
 import torch
 
+from toolkit.hardware import host_summary
 from toolkit.losses import sld
 from toolkit.losses.sld import KIND_SPEECH, SLDLossConfig, _kl_rows, kl_target, sld_loss
 from toolkit.tokenizers.vocab import VocabLayout
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(host_summary())
 
     layout = VocabLayout(text_size=256, speech_size=1000)
     ids = batch(layout, args.batch, args.length)

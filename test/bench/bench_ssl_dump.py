@@ -25,6 +25,7 @@ import torch
 
 from toolkit.bin.dump_units import length_batches
 from toolkit.discretizers.ssl_kmeans import Config, SSLKmeans
+from toolkit.hardware import host_summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where both paths run the model (cuda)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    print(host_summary(args.device))
     torch.set_num_threads(args.threads)
     from transformers import AutoModel
 

@@ -15,16 +15,16 @@ import pytest
 import torch
 
 from toolkit.bin.train import main as train_main
+from toolkit.train import compiling
 from toolkit.train.checkpoint import list_checkpoints
-from toolkit.train.loop import compiled_for_training, forward_loss
+from toolkit.train.loop import forward_loss
 
 from tiny_corpus import TINY_MODEL, build, train_config
 
 # Without a C++ compiler compile=true trains uncompiled (tested below); the compiled path itself cannot run. The
-# library's own check decides: compiled_for_training returns its argument unchanged when it cannot compile.
+# library's own check decides.
 needs_cpp_compiler = pytest.mark.skipif(
-    compiled_for_training(forward_loss, enabled=True) is forward_loss,
-    reason="torch.compile on CPU needs a C++ compiler",
+    compiling.compiler_problem(torch.device("cpu")) is not None, reason="torch.compile on CPU needs a C++ compiler"
 )
 
 
@@ -103,7 +103,7 @@ def test_padding_batches_to_a_multiple_leaves_the_loss_unchanged(corpus):
     layout = VocabLayout.load(corpus["tokenizers"] / "vocab.json")
     batch = load_examples(corpus["train"], layout)[:7]
     torch.manual_seed(0)
-    cfg = load_config(TrainConfig, None, [f"model.{k}={v}" for k, v in TINY_MODEL.items()])
+    cfg = load_config(TrainConfig, None, [f"model.{k}={v}" for k, v in TINY_MODEL.items()] + ["precision=fp32"])
     lengths = {sequence_length(e, cfg.use_bos) for e in batch}
     model = build_speech_lm(cfg.model, layout).eval()
     results = []
@@ -165,6 +165,7 @@ def test_compiled_training_steps_match_uncompiled_ones(corpus, tmp_path):
         losses[compile_] = train_losses(out)
         assert (out / "best/config.json").exists() and list_checkpoints(out / "checkpoints")
     assert "training steps run under torch.compile" in (tmp_path / "compile_True/train.log").read_text()
+    assert "compile: auto" not in (tmp_path / "compile_True/train.log").read_text()
     assert "torch.compile" not in (tmp_path / "compile_False/train.log").read_text()
     assert len(losses[True]) == len(losses[False]) >= 5
     assert losses[True] == pytest.approx(losses[False], rel=1e-3)
@@ -176,11 +177,14 @@ def test_compile_without_a_cpp_compiler_trains_uncompiled(monkeypatch, caplog):
     def no_compiler():
         raise RuntimeError("no C++ compiler found (searched g++)")
 
-    assert compiled_for_training(forward_loss, enabled=False) is forward_loss
+    cpu = torch.device("cpu")
     monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
-    with caplog.at_level(logging.WARNING, logger="toolkit.train"):
-        assert compiled_for_training(forward_loss, enabled=True) is forward_loss
+    with caplog.at_level(logging.INFO, logger="toolkit.train"):
+        assert compiling.compiled(forward_loss, cpu) is forward_loss
+        assert compiling.StepCompiler(forward_loss, True, cpu, 10_000).forward is forward_loss
+        auto = compiling.StepCompiler(forward_loss, "auto", cpu, 10_000)
     assert "no C++ compiler found" in caplog.text and "apt install g++" in caplog.text
+    assert auto.forward is forward_loss and auto.decision is False  # decided at once: nothing to time
 
 
 @needs_cpp_compiler
@@ -242,3 +246,47 @@ def test_ddp_two_cpu_processes(corpus, tmp_path):
     # Two processes split each epoch's batches: half the optimizer steps of one process.
     assert state["progress"]["step"] * 2 <= single_state["progress"]["step"] + 2
     assert len(state["progress"]["history"]) == 2
+
+
+def test_auto_precision_and_compile_are_decided_logged_and_kept_on_resume(corpus, tmp_path, monkeypatch):
+    """precision: auto resolves through toolkit.hardware at start-up (here a host whose probe says bf16 is fast) and
+    is logged, while config.yaml keeps `auto`; compile: auto times the first steps, decides, logs why, and stores
+    the decision in the checkpoints so that a resumed run computes its steps the same way without timing again."""
+    from toolkit import hardware
+
+    monkeypatch.setattr(
+        hardware, "cpu_info", lambda: hardware.CpuInfo("Test CPU", "x86_64", frozenset({"avx512_bf16"}), 1)
+    )
+    monkeypatch.setattr(hardware, "cpu_probe", lambda threads: hardware.Probe(fp32_gflops=100.0, bf16_gflops=300.0))
+    monkeypatch.setattr(compiling, "SKIP_STEPS", 1)
+    monkeypatch.setattr(compiling, "TIMED_STEPS", 2)
+    monkeypatch.setattr(compiling, "should_compile", lambda seconds, steps: (True, "test: compiling from now on"))
+    monkeypatch.setattr(compiling, "compiler_problem", lambda device: None)
+    compiled_at: list[int] = []
+
+    def fake_compiled(function, device):  # compiling for real is tested above; here only the decision matters
+        compiled_at.append(len(compiled_at))
+        return function
+
+    monkeypatch.setattr(compiling, "compiled", fake_compiled)
+    config = train_config(tmp_path / "c.yaml", epochs=2, precision="auto", compile="auto")
+    out = tmp_path / "run"
+    assert train_main(train_args(corpus, config, out)) == 0
+    log_text = (out / "train.log").read_text()
+    assert "precision bf16 (config: auto): native bf16, 3.00x fp32" in log_text
+    assert "compile: auto: timing the first" in log_text and "compile: auto: test: compiling from now on" in log_text
+    assert (
+        "precision: auto" in (out / "config.yaml").read_text() and "compile: auto" in (out / "config.yaml").read_text()
+    )
+    assert len(compiled_at) == 1
+    checkpoints = list_checkpoints(out / "checkpoints")
+    assert torch.load(checkpoints[-1][1], weights_only=False)["progress"]["compiled"] is True
+    first = torch.load(checkpoints[0][1], weights_only=False)["progress"]
+    assert first["step"] >= 3 and first["compiled"] is True
+
+    checkpoints[-1][1].unlink()  # resume from the first checkpoint: the stored decision is taken as it is
+    monkeypatch.setattr(compiling, "should_compile", lambda seconds, steps: (False, "test: stays uncompiled"))
+    assert train_main(train_args(corpus, config, out)) == 0
+    assert len(compiled_at) == 2  # compiled again at the start, not timed again
+    resumed_log = (out / "train.log").read_text()[len(log_text) :]
+    assert "resumed from" in resumed_log and "timing the first" not in resumed_log

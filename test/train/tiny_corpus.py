@@ -80,6 +80,9 @@ def train_config(path: Path, **overrides) -> Path:
         "checkpoint_every_steps": 4,
         "log_every_steps": 5,
         "time_mask_p": 0.1,
+        # Tests compare losses and weights between runs: fp32 keeps them the same on every host (auto would pick
+        # bf16 where it is native). test_train_loop tests `auto` itself.
+        "precision": "fp32",
     }
     for key, value in overrides.items():
         config[key] = value

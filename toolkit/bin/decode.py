@@ -22,6 +22,7 @@ from toolkit.decode.beam import beam_search
 from toolkit.decode.greedy import greedy_decode, model_max_positions
 from toolkit.device import device_option
 from toolkit.fileio import TableError, write_table
+from toolkit.hardware import autocast, check_precision, choose_precision
 from toolkit.models.speech_lm import load_speech_lm
 from toolkit.tokenizers.text import TextTokenizer
 from toolkit.tokenizers.vocab import VocabLayout
@@ -35,10 +36,12 @@ class DecodeConfig:
     length_penalty: float = 1.0
     max_tokens: int = 8000  # prompt tokens per decoding batch
     text_only: bool = True  # restrict outputs to text tokens and <text_end> (our choice; false = plain argmax)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (GPU); auto: toolkit.hardware picks for this host
 
     def __post_init__(self):
         if self.method not in ("greedy", "beam"):
             raise ValueError(f"method must be greedy or beam, got '{self.method}'")
+        check_precision(self.precision)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         layout = VocabLayout.load(exp / "best" / "vocab.json")
         tokenizer = TextTokenizer.load(Path((exp / "tokenizers").read_text().strip()) / "text")
         examples = load_examples(args.tokens, layout)
+        choice = choose_precision(cfg.precision, device)
     except (ConfigError, TableError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -83,14 +87,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     keep = [i for i in range(len(prompts)) if i not in too_long]
+    print(choice.describe(), file=sys.stderr)
     start = time.time()
     kept = [prompts[i] for i in keep]
-    if cfg.method == "greedy":
-        decoded = greedy_decode(model, kept, layout, max_tokens=cfg.max_tokens, text_only=cfg.text_only)
-    else:
-        decoded = beam_search(
-            model, kept, layout, beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, text_only=cfg.text_only
-        )
+    with autocast(choice.precision, device):
+        if cfg.method == "greedy":
+            decoded = greedy_decode(model, kept, layout, max_tokens=cfg.max_tokens, text_only=cfg.text_only)
+        else:
+            decoded = beam_search(
+                model, kept, layout, beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, text_only=cfg.text_only
+            )
     elapsed = time.time() - start
     hyps: list[list[int]] = [[] for _ in prompts]
     for i, h in zip(keep, decoded, strict=True):

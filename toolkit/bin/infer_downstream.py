@@ -21,6 +21,7 @@ import torch
 from toolkit.audio import AudioError
 from toolkit.device import device_option
 from toolkit.fileio import TableError, atomic_write
+from toolkit.hardware import choose_precision
 from toolkit.models.downstream import Upstream
 from toolkit.models.downstream_task import load_task, read_task
 from toolkit.train.downstream import DownstreamBatchConfig, HiddenStates, open_labelled, predict_set
@@ -51,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         upstream = Upstream(args.upstream or state["upstream"], device=device)
         task, state = load_task(head_file, upstream.num_layers, upstream.dim, state)
         task.head.to(device)
-        precision = state.get("config", {}).get("precision", "fp32")
+        # The upstream's precision is this host's choice (auto), or fp32 where the head was trained in fp32.
+        trained = state.get("config", {}).get("precision", "fp32")
+        choice = choose_precision("fp32" if trained == "fp32" else "auto", device, ("fp32", "bf16"))
+        print(choice.describe(), file=sys.stderr)
+        precision = choice.precision
         subset = open_labelled(Path(args.data), None)
         features = HiddenStates(upstream, precision, cache=False)
         batching = DownstreamBatchConfig(max_batch_seconds=args.max_batch_seconds, max_utts=None)

@@ -29,6 +29,7 @@ evaluation), model/ (save_pretrained, written atomically at the end) and done.js
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -36,7 +37,6 @@ import os
 import shutil
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from toolkit.audio import load_audio, resample
 from toolkit.config import load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
+from toolkit.hardware import autocast, check_precision, resolve_precision
 from toolkit.losses.codec import LossConfig, MelLoss, snr_db
 from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts, init_for_training
 from toolkit.models.codec_quantizer import QuantizerConfig, quantize
@@ -87,7 +88,7 @@ class CodecTrainConfig:
     batch_size: int = 8  # crops per step
     crop_seconds: float = 1.0  # rounded to whole frames
     seed: int = 0
-    precision: str = "fp32"  # fp32 or bf16 (autocast)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto: toolkit.hardware picks for this host
     log_every_steps: int = 10
     checkpoint_every_steps: int = 50
     keep_last: int = 2
@@ -102,8 +103,7 @@ class CodecTrainConfig:
             raise ValueError("eval_every_steps and dev_max_utts must be >= 0")
         if self.crop_seconds * self.model.sampling_rate < self.model.hop_length:
             raise ValueError(f"crop_seconds={self.crop_seconds} is shorter than one frame")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        check_precision(self.precision, ("auto", "fp32", "bf16"))
 
     @property
     def crop_samples(self) -> int:
@@ -226,10 +226,6 @@ def setup_logging(out: Path) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
 
 
-def _autocast(precision: str, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-
-
 def _trim_curves(path: Path, step: int) -> None:
     """After a resume, drop the rows logged after the checkpoint (they are about to be trained again)."""
     if not path.exists():
@@ -276,6 +272,7 @@ def train_codec(
     valid_utts = load_utterances(paths.valid)
     setup_logging(out)
     save_config(cfg, saved)
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device, ("fp32", "bf16")))
 
     torch.manual_seed(cfg.seed)
     model = build_codec(cfg.model)
@@ -344,12 +341,12 @@ def train_codec(
         pick = int(torch.randint(0, len(counts), (1,), generator=generator)) if cfg.quantizer.dropout else -1
         num_codebooks = counts[pick]
         # The very first step fills every codebook (also those the drawn bandwidth does not use) from the batch.
-        with _autocast(cfg.precision, device):
+        with autocast(cfg.precision, device):
             embeddings = model.encoder(x)
         if step == 0:
             quantize(model, embeddings.detach(), counts[-1], cfg.quantizer, False, generator, init=True)
         quantized, commit, codes, replaced = quantize(model, embeddings, num_codebooks, cfg.quantizer, True, generator)
-        with _autocast(cfg.precision, device):
+        with autocast(cfg.precision, device):
             y = model.decoder(quantized)[..., : x.shape[-1]].float()
         time_l1 = (x - y).abs().mean()
         mel = mel_loss(x, y)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolkit.hardware import check_precision
 from toolkit.losses.sld import SLDLossConfig
 from toolkit.models.speech_lm import SpeechLMConfig
 
@@ -54,17 +55,21 @@ class TrainConfig:
     time_mask_p: float = 0.0  # probability of replacing an input token by <mask> during training
     time_mask_scope: str = "all"  # all | speech
     seed: int = 1
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only on GPU)
+    # auto | fp32 | bf16 | fp16 (GPU only). auto: bf16 (fp16 on GPUs without bf16) only where this host runs it
+    # natively and faster, else fp32; chosen at start-up by toolkit.hardware and logged with its measured figures.
+    precision: str = "auto"
     # torch.compile each training step's forward and loss (not dev decoding): fuses the many small elementwise ops of
     # a small model's step. Needs a C++ compiler on CPU (triton on GPU); without one, training runs uncompiled.
-    compile: bool = False
+    # auto: compile only where it pays off on this host, decided after timing the first steps (toolkit.train.compiling).
+    compile: bool | str = "auto"
     checkpoint_every_steps: int = 200  # plus one at the end of every epoch
     keep_last: int = 2  # checkpoints kept besides the best model
     log_every_steps: int = 50
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got '{self.precision}'")
+        check_precision(self.precision)
+        if self.compile not in (True, False, "auto"):
+            raise ValueError(f"compile must be true, false or auto, got {self.compile!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.optim.grad_accum < 1:

@@ -65,6 +65,7 @@ config in a started run folder is an error.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -83,6 +84,7 @@ from toolkit.audio import load_audio, resample
 from toolkit.config import ConfigError, load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
+from toolkit.hardware import autocast, check_precision, resolve_precision
 from toolkit.losses.pad import PADLossConfig, pad_loss
 from toolkit.models.ssl_student import (
     Student,
@@ -110,7 +112,7 @@ from toolkit.train import distributed
 from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
 from toolkit.train.data import make_batches, shard_batches, spread_subset
 from toolkit.train.hubert import utterance_seconds
-from toolkit.train.loop import PROGRESS_INTERVAL_S, autocast_context, make_optimizer, setup_logging, step_seed
+from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.distill")
@@ -181,7 +183,7 @@ class DistillConfig:
     dev: DistillDevConfig = field(default_factory=DistillDevConfig)
     epochs: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps; the schedule then ends there too
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (GPU only)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (GPU only); auto: toolkit.hardware picks for this host
     seed: int = 1
     teacher_cache: bool = True  # teacher outputs computed once and cached (else the teacher runs every batch)
     checkpoint_every_steps: int = 100  # plus one at the end of every epoch
@@ -198,8 +200,7 @@ class DistillConfig:
                 raise ValueError(f"{name} must name a hub model or a local folder")
         if self.student_layer is not None and self.student_layer < 0:
             raise ValueError(f"student_layer must be null (the last layer) or >= 0, got {self.student_layer}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        check_precision(self.precision)
         if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
             raise ValueError("epochs and max_steps must be >= 1")
         if self.checkpoint_every_steps < 1 or self.keep_last < 1 or self.log_every_steps < 1:
@@ -372,6 +373,7 @@ def _distill(
     setup_logging(out, dist.is_main)
     if dist.is_main:
         save_config(cfg, saved)
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device, dist=dist))
     began = time.time()
 
     # Models first: their configs decide which utterances are usable (frames, token limit).
@@ -463,7 +465,7 @@ def _distill(
     ) -> tuple[torch.Tensor, dict[str, float]]:
         text = text_batch(paired, utts)
         waves = [prepare_wave(student, read_wave(paired.data, u, student.sample_rate)) for u in utts]
-        with autocast_context(cfg.precision, device):
+        with autocast(cfg.precision, device):
             speech, mask, attentions = forward(waves)
         text_attn = prior_as_attention(text.prior, text.mask, teacher_layers) if text_attention else None
         return pad_loss(

@@ -50,6 +50,7 @@ from tqdm import tqdm
 from toolkit.audio import load_audio, resample
 from toolkit.config import ConfigError, load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
+from toolkit.hardware import autocast, check_precision, resolve_precision
 from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig
 from toolkit.models.downstream_task import DownstreamTask, default_label_table, save_task
 from toolkit.scoring.slu import compute_slots, score_intents
@@ -115,15 +116,16 @@ class DownstreamConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there)
     cache_features: bool = False  # keep the upstream's hidden states in memory (see the module docstring)
     seed: int = 1
-    precision: str = "fp32"  # fp32 | bf16: autocast of the upstream's forward (the head always runs in fp32)
+    # auto | fp32 | bf16: autocast of the upstream's forward (the head always runs in fp32); auto: toolkit.hardware
+    # picks for this host
+    precision: str = "auto"
     checkpoint_every_steps: int = 500  # plus one at the end of every epoch
     keep_last: int = 2
     log_every_steps: int = 50
 
     def __post_init__(self):
         default_label_table(self.task)
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got '{self.precision}'")
+        check_precision(self.precision, ("auto", "fp32", "bf16"))
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -198,8 +200,7 @@ class HiddenStates:
         fresh: dict[str, torch.Tensor] = {}
         if todo:
             waves = [read_wave(subset.data, u, self.upstream.sample_rate) for u in todo]
-            dtype = torch.bfloat16 if self.precision == "bf16" else None
-            with torch.autocast(self.upstream.device.type, dtype=dtype, enabled=dtype is not None):
+            with autocast(self.precision, self.upstream.device):
                 hidden, mask = self.upstream(waves, todo)
             lengths = mask.sum(1).tolist()
             for i, u in enumerate(todo):
@@ -337,7 +338,8 @@ def _train(
             f"(e.g. {unknown[0]}: '{valid_set.labels[unknown[0]]}'); they count as wrong"
         )
     task.head.to(device)
-    features = HiddenStates(upstream, cfg.precision, cfg.cache_features)
+    precision = resolve_precision(cfg.precision, device, ("fp32", "bf16"), dist)
+    features = HiddenStates(upstream, precision, cfg.cache_features)
 
     rate = upstream.frame_rate
     lengths = frame_lengths(train_set, rate)

@@ -18,6 +18,7 @@ CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import os
@@ -35,6 +36,7 @@ from toolkit.audio import audio_info, load_audio, resample
 from toolkit.config import ConfigError, load_yaml, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import TableError, iter_table
+from toolkit.hardware import autocast, check_precision, resolve_precision
 from toolkit.models.hubert_pretrain import (
     SAMPLE_RATE,
     EncoderConfig,
@@ -52,7 +54,7 @@ from toolkit.models.hubert_pretrain import (
 from toolkit.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from toolkit.train.config import OptimConfig
 from toolkit.train.data import make_batches
-from toolkit.train.loop import PROGRESS_INTERVAL_S, autocast_context, make_optimizer, setup_logging, step_seed
+from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.train")
@@ -85,15 +87,14 @@ class PretrainConfig:
     dev: DevConfig = field(default_factory=DevConfig)
     epochs: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps; the schedule then ends there too
-    precision: str = "fp32"  # fp32 | bf16 (CPU or GPU) | fp16 (GPU)
+    precision: str = "auto"  # auto | fp32 | bf16 (CPU or GPU) | fp16 (GPU); auto: toolkit.hardware picks for this host
     seed: int = 1
     checkpoint_every_steps: int = 100  # plus one at the end of every epoch
     keep_last: int = 2
     log_every_steps: int = 20
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got '{self.precision}'")
+        check_precision(self.precision)
         if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
             raise ValueError("epochs and max_steps must be >= 1")
         if self.optim.grad_accum < 1 or self.checkpoint_every_steps < 1 or self.keep_last < 1:
@@ -214,7 +215,7 @@ def make_batch(
 
 
 def batch_loss(model: HubertPretrainModel, batch: Batch, cfg: PretrainConfig, device: torch.device):
-    with autocast_context(cfg.precision, device):
+    with autocast(cfg.precision, device):
         projected = model(batch.values.to(device), batch.attention_mask.to(device), batch.masked.to(device))
     if projected.shape[1] != batch.targets.shape[1]:
         raise RuntimeError(f"the encoder gave {projected.shape[1]} frames, expected {batch.targets.shape[1]}")
@@ -323,6 +324,7 @@ def pretrain(
     dev_lengths = [max(1, round(min(dev_seconds[u], cfg.batching.max_seconds) * frame_rate)) for u in dev_utts]
     budget = int(cfg.batching.max_batch_seconds * frame_rate)
 
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))
     torch.manual_seed(cfg.seed)
     model = HubertPretrainModel(cfg.model, cfg.loss, cfg.targets.num_units).to(device)
     optimizer = make_optimizer(model, cfg)

@@ -8,6 +8,7 @@ checkpoint therefore ends with the same weights as one never interrupted (on CPU
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -15,7 +16,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tqdm import tqdm
 from toolkit.config import load_yaml, save_config, to_dict
 from toolkit.decode.greedy import greedy_decode
 from toolkit.fileio import atomic_write
+from toolkit.hardware import autocast, resolve_precision
 from toolkit.losses.sld import sld_loss
 from toolkit.models.speech_lm import build_speech_lm, save_speech_lm
 from toolkit.scoring.asr import asr_summary, compute_asr
@@ -33,6 +34,7 @@ from toolkit.tokenizers.vocab import VocabLayout
 from toolkit.train import distributed
 from toolkit.train.augment import maskable_positions, time_mask
 from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train.compiling import StepCompiler
 from toolkit.train.config import TrainConfig
 from toolkit.train.curves import Curves
 from toolkit.train.data import (
@@ -69,13 +71,6 @@ def setup_logging(out: Path, is_main: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
 
 
-def autocast_context(precision: str, device: torch.device):
-    if precision == "fp32":
-        return nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # No weight decay on norms, biases and (tied) embeddings' 1-d parameters.
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
@@ -89,36 +84,11 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 def forward_loss(model, inputs: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, layout, cfg: TrainConfig):
     """The model on `inputs` (possibly time-masked) and the loss against the unmasked `ids`: one training step's
-    forward, the part that `compile: true` compiles."""
-    with autocast_context(cfg.precision, inputs.device):
+    forward, the part that `compile` compiles. `cfg.precision` is the resolved one (fp32, bf16 or fp16)."""
+    with autocast(cfg.precision, inputs.device):
         # No KV cache: training never reuses one, and building it costs copies and (compiled) recompiles.
         logits = model(input_ids=inputs, attention_mask=mask, use_cache=False).logits
     return sld_loss(logits, ids, layout, cfg.loss)
-
-
-def compiled_for_training(function: Callable, enabled: bool) -> Callable:
-    """`function` (forward_loss) under torch.compile with dynamic shapes (every batch has its own length and size),
-    or `function` itself when compiling is off or impossible here.
-
-    The model and the loss compile together, so that the loss's passes over the [tokens, vocabulary] logits fuse
-    with each other and with the output layer. Inductor builds CPU kernels with a C++ compiler; without one the first
-    step would fail, so that case falls back to uncompiled training with a warning that says what to install.
-    Compiling changes no parameter: checkpoints, dev evaluation and the saved model use the model as before.
-    """
-    if not enabled:
-        return function
-    try:
-        from torch._inductor.cpp_builder import get_cpp_compiler
-
-        compiler = get_cpp_compiler()
-    except Exception as error:  # no compiler found, or an inductor without this helper
-        log.warning(
-            f"compile: true, but torch.compile cannot build CPU kernels here ({error}); training uncompiled "
-            "(about 1.5x slower steps on CPU). Install a C++ compiler (e.g. `apt install g++`) or set compile=false"
-        )
-        return function
-    log.info(f"training steps run under torch.compile (C++ compiler: {compiler}); the first steps compile")
-    return torch.compile(function, dynamic=True)
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -197,6 +167,9 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
         layout.save(paths.out / "vocab.json")
         (paths.out / "tokenizers").write_text(str(paths.tokenizers.resolve()) + "\n")
 
+    # `precision: auto` becomes what this host runs fastest; the saved config keeps what the user asked for.
+    cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device, dist=dist))
+
     torch.manual_seed(cfg.seed)
     model = build_speech_lm(cfg.model, layout).to(device)
     optimizer = make_optimizer(model, cfg)
@@ -234,7 +207,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
         )
     ddp_model = dist.wrap(model)
-    train_forward = compiled_for_training(forward_loss, cfg.compile)
+    compiler = StepCompiler(forward_loss, cfg.compile, device, total_steps, progress.get("compiled"), dist.from_main)
     curves = Curves(paths.out) if dist.is_main else None
 
     def checkpoint() -> None:
@@ -292,7 +265,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             batch = [train_examples[i] for i in batches[index]]
             boundary = (index + 1) % cfg.optim.grad_accum == 0 or index + 1 == len(batches)
             with dist.no_sync(ddp_model, not boundary):
-                loss, stats = compute_batch_loss(ddp_model, batch, layout, cfg, device, generator, train_forward)
+                loss, stats = compute_batch_loss(ddp_model, batch, layout, cfg, device, generator, compiler.forward)
                 scaler.scale(loss / cfg.optim.grad_accum).backward()
             running += loss.item()
             running_n += 1
@@ -308,6 +281,8 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             scheduler.step()
             progress["step"] += 1
             progress["batch"], progress["epoch"] = index + 1, epoch
+            compiler.step_done(progress["step"])
+            progress["compiled"] = compiler.decision
             bar.set_postfix(loss=f"{running / running_n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             if progress["step"] % cfg.log_every_steps == 0:
                 details = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k != "loss" and not k.startswith("n_"))
