@@ -2,12 +2,32 @@
 # The embedded recipe: speech synthesised in-process by espeak-ng (no downloads), unseen-speaker dev/test sets.
 # Any asr.sh option can be added, e.g. `./run.sh --stage 1 --stop_stage 3 --nj 4`.
 # Corpus sizes go through local/data.sh: `./run.sh --local_data_opts "--train_utts 2000 --seed 3"`.
+# Presets (--preset): default; quick = 15,000 training utterances and one epoch (conf/train_sld_quick.yaml), for CPUs
+# without native bf16, where the default takes about an hour (README.md, "Time per kind of host"). Options given
+# after --preset still win, e.g. `./run.sh --preset quick --local_data_opts "--train_utts 20000"`.
 # Discretizers (--discretizer, conf/discretizer/<name>.yaml): mfcc_kmeans (default), hubert_kmeans (stage 4 first
 # pretrains a small HuBERT on the corpus), encodec (stage 4 first trains a small EnCodec on the corpus).
 set -euo pipefail
 cd "$(dirname "$0")"
 # Nothing in this recipe may download: its speech is synthesised and its models are trained here.
 export HF_HUB_OFFLINE=1
+
+# --preset is this script's own option (asr.sh does not know it); every other option goes to asr.sh.
+preset=default
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --preset) preset="${2:-}"; shift $(( $# > 1 ? 2 : 1 )) ;;
+        --preset=*) preset="${1#--preset=}"; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+case "$preset" in
+    default) preset_args=() ;;
+    quick) preset_args=(--local_data_opts "--train_utts 15000" --train_config conf/train_sld_quick.yaml) ;;
+    *) echo "error: --preset '$preset': use default or quick" >&2; exit 1 ;;
+esac
+set -- "${preset_args[@]+"${preset_args[@]}"}" "${args[@]+"${args[@]}"}"
 
 # The discretizers whose model this recipe trains itself, in stage 4 before fitting/configuring the discretizer.
 discretizer=mfcc_kmeans
