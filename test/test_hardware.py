@@ -163,3 +163,12 @@ def test_autocast_takes_only_resolved_precisions():
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
     with pytest.raises(ValueError, match="resolved precision"):
         hardware.autocast("auto", "cpu")
+
+
+def test_auto_for_work_that_is_not_matmul_bound_is_fp32_on_cpus_only(host, gpu):
+    calls = host(AVX512_BF16, FAST_BF16)
+    choice = choose_precision("auto", "cpu", cpu_matmul_bound=False)
+    assert choice.precision == "fp32" and "not bound by large matmuls" in choice.reason and calls == []
+    assert choose_precision("bf16", "cpu", cpu_matmul_bound=False).precision == "bf16"  # asked for: kept
+    gpu("NVIDIA H100", (9, 0), True)
+    assert choose_precision("auto", "cuda", cpu_matmul_bound=False).precision == "bf16"

@@ -68,3 +68,20 @@ def test_prompts_longer_than_the_model_get_empty_hypotheses(trained, tmp_path, c
     assert f"prompts of {limit} tokens or more" in err and "scored as deletions" in err
     hyps = read_table(out / "text", allow_empty_value=True)
     assert len(hyps) == 20 and any(not h for h in hyps.values())
+
+
+def test_decode_precision_is_resolved_and_reported(trained, tmp_path, capsys):
+    """precision: auto decodes in fp32 on a CPU (bf16 is not faster there for token-by-token decoding); an explicit
+    bf16 runs under bf16 autocast; an unknown precision is a config error that names the key."""
+    corpus, exp = trained
+    args = ["--exp", str(exp), "--tokens", str(corpus["dev"]), "--device", "cpu"]
+    assert decode_main([*args, "--out", str(tmp_path / "auto")]) == 0
+    assert "precision fp32 (config: auto): this work is not bound by large matmuls" in capsys.readouterr().err
+    assert decode_main([*args, "--out", str(tmp_path / "bf16"), "--set", "precision=bf16"]) == 0
+    assert "precision bf16 (config: bf16)" in capsys.readouterr().err
+    assert list(read_table(tmp_path / "bf16/text", allow_empty_value=True)) == sorted(
+        read_table(corpus["dev"] / "text")
+    )
+    assert decode_main([*args, "--out", str(tmp_path / "bad"), "--set", "precision=fp64"]) == 1
+    assert "precision must be one of auto, fp32, bf16, fp16, got 'fp64'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -36,7 +36,9 @@ class DecodeConfig:
     length_penalty: float = 1.0
     max_tokens: int = 8000  # prompt tokens per decoding batch
     text_only: bool = True  # restrict outputs to text tokens and <text_end> (our choice; false = plain argmax)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (GPU); auto: toolkit.hardware picks for this host
+    # auto | fp32 | bf16 | fp16 (GPU). auto: bf16 (fp16) on GPUs that run it natively; fp32 on CPUs, where decoding
+    # the small models in bf16 is not faster (toolkit.hardware.choose_precision)
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.method not in ("greedy", "beam"):
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         layout = VocabLayout.load(exp / "best" / "vocab.json")
         tokenizer = TextTokenizer.load(Path((exp / "tokenizers").read_text().strip()) / "text")
         examples = load_examples(args.tokens, layout)
-        choice = choose_precision(cfg.precision, device)
+        choice = choose_precision(cfg.precision, device, cpu_matmul_bound=False)
     except (ConfigError, TableError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
