@@ -7,7 +7,7 @@ to a fixed block (as the release does), and the fraction of the host's matmul pe
 It prints the host first (CPU model, the flags that matter, measured fp32 and bf16 matmul GFLOP/s at 1024), then
 trains the recipe's model (`--config`: model, loss, optimizer, batching) with the same loss on both sides for the same
 wall time, and counts *target* tokens (real, non-pad tokens) per second. `--precision auto` (the default) resolves
-as training does (toolkit.hardware): bf16 only where it is native and faster. Uncompiled on both sides.
+as training does (toolkit.hardware): bf16 only where it is native and faster. Uncompiled unless `--compile`.
 
 Efficiency: the matmul FLOPs of each step (forward and backward, from the batch's shape; checked against torch's
 FlopCounterMode on the first batch) divided by the step time, as a fraction of the host's measured matmul peak in
@@ -69,19 +69,26 @@ def step_flops(model: SpeechLMConfig, vocab: int, batch: int, length: int) -> fl
     return 3.0 * (batch * length * per_token + attention)
 
 
-def train_step(model, optimizer, ids, mask, layout, cfg: TrainConfig, precision: str) -> None:
+def forward_loss(model, ids, mask, layout, cfg: TrainConfig, precision: str) -> torch.Tensor:
     with autocast(precision, "cpu"):
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-    loss, _ = sld_loss(logits, ids, layout, cfg.loss)
+    return sld_loss(logits, ids, layout, cfg.loss)[0]
+
+
+def train_step(model, optimizer, ids, mask, layout, cfg: TrainConfig, precision: str, forward=forward_loss) -> None:
+    loss = forward(model, ids, mask, layout, cfg, precision)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
 
-def run(batches, sequences, pad_to: int | None, layout, cfg: TrainConfig, seconds: float, precision: str) -> dict:
+def run(
+    batches, sequences, pad_to: int | None, layout, cfg: TrainConfig, seconds: float, precision: str, compiled: bool
+) -> dict:
     """Train for `seconds`; returns target tokens/s and matmul GFLOP/s. `pad_to`: pad every sequence to this length
-    (the release's fixed block); else the batch is padded to its longest (rounded as the config says)."""
+    (the release's fixed block); else the batch is padded to its longest (rounded as the config says). `compiled`:
+    the forward and the loss under torch.compile, as `compile: true` trains (compiled during the warm-up)."""
     torch.manual_seed(0)
     model = build_speech_lm(cfg.model, layout)
     model.train()
@@ -100,13 +107,14 @@ def run(batches, sequences, pad_to: int | None, layout, cfg: TrainConfig, second
     with counter:
         train_step(model, optimizer, ids, mask, layout, cfg, precision)
     analytic = step_flops(cfg.model, layout.size, *ids.shape)
-    for _ in range(2):  # warm-up: kernels for the first shapes
-        train_step(model, optimizer, *tensors(0), layout, cfg, precision)
+    forward = torch.compile(forward_loss, dynamic=True) if compiled else forward_loss
+    for index in range(4):  # warm-up: kernels for the first shapes (and compiling, static then dynamic shapes)
+        train_step(model, optimizer, *tensors(index), layout, cfg, precision, forward)
     targets, flops, steps, index, start = 0, 0.0, 0, 0, time.time()
     while time.time() - start < seconds:
         ids, mask = tensors(index)
         index += 1
-        train_step(model, optimizer, ids, mask, layout, cfg, precision)
+        train_step(model, optimizer, ids, mask, layout, cfg, precision, forward)
         targets += int(mask.sum()) - ids.shape[0]
         flops += step_flops(cfg.model, layout.size, *ids.shape)
         steps += 1
@@ -128,6 +136,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     parser.add_argument("--budget-only", action="store_true", help="skip the fixed-block side")
+    parser.add_argument("--compile", action="store_true", help="train under torch.compile, as `compile: true` does")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -148,7 +157,7 @@ def main() -> None:
     print(
         f"{len(lengths)} sequences, mean length {sum(lengths) / len(lengths):.1f}, block {block}; model "
         f"{cfg.model.num_layers}x{cfg.model.hidden_size} ({args.config.name}); {precision}, {args.threads} threads, "
-        f"{args.seconds:.0f} s per side"
+        f"{args.seconds:.0f} s per side{', compiled' if args.compile else ''}"
     )
     peak = peaks[precision]
 
@@ -159,14 +168,14 @@ def main() -> None:
             f"peak ({peak:.1f}; FlopCounterMode/analytic FLOPs {result['counted_vs_analytic']:.3f})"
         )
 
-    budget_result = run(budget, sequences, None, layout, cfg, args.seconds, precision)
+    budget_result = run(budget, sequences, None, layout, cfg, args.seconds, precision, args.compile)
     report(f"token budget of {max_tokens} padded tokens per batch", budget_result)
     if args.budget_only:
         return
     per_batch = max(1, max_tokens // block)
     fixed = [list(range(i, min(i + per_batch, len(lengths)))) for i in range(0, len(lengths), per_batch)]
     random.Random(2).shuffle(fixed)
-    fixed_result = run(fixed, sequences, block, layout, cfg, args.seconds, precision)
+    fixed_result = run(fixed, sequences, block, layout, cfg, args.seconds, precision, args.compile)
     report(f"fixed block of {block} tokens, {per_batch} sequences per batch", fixed_result)
     print(f"ratio: {budget_result['tokens_per_s'] / fixed_result['tokens_per_s']:.2f}x (target >= 2x)")
 
