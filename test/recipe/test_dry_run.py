@@ -62,3 +62,17 @@ def test_a_dry_run_says_which_stages_would_be_skipped(tmp_path):
 def test_a_bad_dry_run_value_is_an_error(tmp_path):
     proc = run(recipe_copy(tmp_path, "asr1"), "--dry_run", "maybe")
     assert proc.returncode != 0 and "--dry_run must be true or false" in proc.stderr
+
+
+def test_the_quick_preset_sets_the_corpus_size_and_train_config_and_later_options_win(tmp_path):
+    recipe = recipe_copy(tmp_path, "asr1")
+    quick = run(recipe, "--preset", "quick", "--dry_run", "true", "--stop_stage", "7")
+    assert quick.returncode == 0, quick.stderr[-2000:]
+    assert "local_data_opts=--train_utts 15000" in quick.stdout
+    assert "conf/train_sld_quick.yaml" in quick.stdout and "exp/train_sld_quick_mfcc_kmeans" in quick.stdout
+    default = run(recipe, "--dry_run", "true", "--stop_stage", "7").stdout
+    assert "--train_utts 15000" not in default and "train_sld_quick" not in default
+    override = run(recipe, "--preset=quick", "--local_data_opts", "--train_utts 20000", "--dry_run", "true")
+    assert "local_data_opts=--train_utts 20000" in override.stdout and "conf/train_sld_quick.yaml" in override.stdout
+    bad = run(recipe, "--preset", "fast", "--dry_run", "true")
+    assert bad.returncode != 0 and "error: --preset 'fast': use default or quick" in bad.stderr

@@ -59,3 +59,22 @@ MEASURED_CHOICES = {
 def test_the_recipe_keeps_its_measured_choice(key):
     for loss in LOSSES:
         assert resolved(loss)[key] == MEASURED_CHOICES[key], f"train_{loss}.yaml: {key}"
+
+
+def test_the_quick_preset_differs_from_the_default_only_where_it_says():
+    """conf/train_sld_quick.yaml (run.sh --preset quick) keeps the default's loss, batches and regularisation, so that
+    its WER is the default's at less compute: only the width and the warmup differ (the two epochs are the default's,
+    over half the utterances: run.sh sets --train_utts 15000)."""
+    cfg = load_config(TrainConfig, CONF / "train_sld_quick.yaml")
+    values, reference = flat(dataclasses.asdict(cfg)), resolved("sld")
+    differing = sorted(key for key in reference if values[key] != reference[key])
+    assert differing == ["model.hidden_size", "model.intermediate_size", "optim.warmup_steps"]
+    assert (cfg.model.hidden_size, cfg.model.intermediate_size, cfg.epochs) == (192, 768, 2)
+
+
+def test_the_recipe_configs_let_the_host_choose_precision_and_compiling():
+    """A recipe config that fixed bf16 would run 15-50x slower on CPUs without native bf16 (README.md, "Time per kind
+    of host"); every training config of the embedded recipe leaves both choices to the host."""
+    for name in (*(f"train_{loss}" for loss in LOSSES), "train_sld_quick"):
+        cfg = load_config(TrainConfig, CONF / f"{name}.yaml")
+        assert (cfg.precision, cfg.compile) == ("auto", "auto"), name
