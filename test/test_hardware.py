@@ -114,6 +114,7 @@ def test_auto_on_gpus_follows_their_native_precisions(gpu, host):
     assert choose_precision("auto", "cuda").precision == "fp32"
     assert choose_precision("fp16", "cuda").precision == "fp16"
     assert calls == []  # the CPU probe is not run for a GPU
+    assert choose_precision("auto", "mps").precision == "fp32" and calls == []  # a device with no rule: fp32
 
 
 def test_under_ddp_only_the_main_process_probes(host):

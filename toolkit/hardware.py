@@ -1,6 +1,7 @@
 """What this host runs fast: the CPU's description, a timed matmul probe, and the choices that follow from them.
 
-`precision: auto` (the default of every trainer and of decoding) and `compile: auto` are resolved here at start-up.
+`precision: auto`, the default of every trainer and of decoding, is resolved here at start-up (`compile: auto` in
+toolkit/train/compiling.py).
 Reduced precision is a large gain on some hosts and a large loss on others: a CPU with avx512_bf16 or AMX runs bf16
 matmuls about 3x faster than fp32, while one with only AVX2 emulates them about 50x slower. Neither a config file nor
 the CPU's name can know which host a run lands on, so the choice is made where the run starts:
@@ -9,7 +10,8 @@ the CPU's name can know which host a run lands on, so the choice is made where t
   (with loss scaling), else fp32. GPUs that support these run them natively and faster, so no probe is needed.
 - CPU: bf16 only if the CPU has native bf16 (avx512_bf16 or amx_bf16 on x86; on other architectures, where flags are
   not known here, the probe alone decides) AND a short timed probe measures bf16 matmuls at least
-  `BF16_MIN_SPEEDUP` times faster than fp32. Otherwise fp32.
+  `BF16_MIN_SPEEDUP` times faster than fp32. Otherwise fp32. Work that is not bound by large matmuls (token-by-token
+  decoding) is fp32 on a CPU without a probe (see choose_precision).
 
 An explicit `precision: bf16` on a CPU where bf16 is slow is kept (the user asked for it) but warned about loudly,
 with the measured ratio. Every decision is logged with the figures it was made from.
@@ -32,18 +34,7 @@ BF16_MIN_SPEEDUP = 1.25
 # The CPU flags (as /proc/cpuinfo spells them) that give native bf16 matmuls on x86.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # The flags worth printing beside a timing: they decide which kernels the matmuls and elementwise ops use.
-REPORTED_FLAGS = (
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512_bf16",
-    "avx512_fp16",
-    "amx_bf16",
-    "amx_tile",
-    "neon",
-    "asimd",
-    "bf16",
-)
+REPORTED_FLAGS = tuple("avx2 fma avx512f avx512_bf16 avx512_fp16 amx_bf16 amx_tile neon asimd bf16".split())
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -191,6 +182,8 @@ def choose_precision(
         raise ValueError(f"precision {requested} is not supported here (use {', '.join(('auto', *allowed))})")
     if device.type == "cuda":
         return _gpu_choice(requested, device, allowed)
+    if device.type != "cpu":  # mps, xpu, ...: no rule here; what was asked for, and fp32 for auto
+        return PrecisionChoice("fp32" if requested == "auto" else requested, requested, f"on {device.type}: not probed")
     if requested == "fp16":
         raise ValueError("precision fp16 needs a GPU; on CPU use auto, bf16 or fp32")
     if requested == "fp32":
