@@ -1,10 +1,10 @@
 """What this host runs fast: the CPU's description, a timed matmul probe, and the choices that follow from them.
 
-`precision: auto`, the default of every trainer and of decoding, is resolved here at start-up (`compile: auto` in
-toolkit/train/compiling.py).
-Reduced precision is a large gain on some hosts and a large loss on others: a CPU with avx512_bf16 or AMX runs bf16
-matmuls about 3x faster than fp32, while one with only AVX2 emulates them about 50x slower. Neither a config file nor
-the CPU's name can know which host a run lands on, so the choice is made where the run starts:
+`precision: auto`, the default of every trainer and of decoding, is resolved here at start-up (`compile: auto` is in
+toolkit/train/compiling.py). Reduced precision is a large gain on some hosts and a large loss on others: a CPU with
+avx512_bf16 or AMX runs bf16 matmuls about 3x faster than fp32, while one with only AVX2 emulates them about 50x
+slower. Neither a config file nor the CPU's name can know which host a run lands on, so the choice is made where the
+run starts:
 
 - CUDA: bf16 where the GPU supports it (compute capability 8.0 and newer), else fp16 where the trainer supports it
   (with loss scaling), else fp32. GPUs that support these run them natively and faster, so no probe is needed.
@@ -36,6 +36,7 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # The flags worth printing beside a timing: they decide which kernels the matmuls and elementwise ops use.
 REPORTED_FLAGS = tuple("avx2 fma avx512f avx512_bf16 avx512_fp16 amx_bf16 amx_tile neon asimd bf16".split())
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+RESOLVED = ("fp32", "bf16", "fp16")  # what `auto` resolves to, and what autocast takes
 
 
 def check_precision(value: str, allowed: tuple[str, ...] = PRECISIONS) -> None:
@@ -166,7 +167,7 @@ def _gpu_choice(requested: str, device, allowed: tuple[str, ...]) -> PrecisionCh
 
 
 def choose_precision(
-    requested: str, device, allowed: tuple[str, ...] = ("fp32", "bf16", "fp16"), cpu_matmul_bound: bool = True
+    requested: str, device, allowed: tuple[str, ...] = RESOLVED, cpu_matmul_bound: bool = True
 ) -> PrecisionChoice:
     """Resolve a config's `precision` for `device` (a torch.device or its name). `allowed` lists what the caller can
     run (some trainers have no fp16 loss scaling). `cpu_matmul_bound=False` says that the work's CPU time is not in
@@ -215,7 +216,7 @@ def choose_precision(
     return PrecisionChoice("bf16", requested, f"native bf16, {probe.bf16_speedup:.2f}x fp32; {figures}", probe)
 
 
-def resolve_precision(requested: str, device, allowed: tuple[str, ...] = ("fp32", "bf16", "fp16"), dist=None) -> str:
+def resolve_precision(requested: str, device, allowed: tuple[str, ...] = RESOLVED, dist=None) -> str:
     """choose_precision for a run, logged; returns the precision to run. Under DDP (`dist`, a
     toolkit.train.distributed.Distributed) only the main process probes, and every process takes its choice."""
     if dist is None or dist.world == 1:
@@ -255,7 +256,7 @@ def autocast(precision: str, device):
     device = torch.device(device)
     if precision == "fp32":
         return contextlib.nullcontext()
-    if precision not in ("bf16", "fp16"):
+    if precision not in RESOLVED:
         raise ValueError(f"autocast needs a resolved precision (fp32, bf16 or fp16), got '{precision}'")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
