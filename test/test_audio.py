@@ -65,3 +65,53 @@ def test_write_wav_is_pcm16_and_atomic(tmp_path):
     assert (info.subtype, info.samplerate, info.frames) == ("PCM_16", 16000, 3200)
     assert sf.read(tmp_path / "x.wav")[0].max() <= 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]
+
+
+def test_truncated_wav_is_refused_not_read_as_a_short_utterance(tmp_path):
+    # A copy cut off mid-transfer: libsndfile alone would read its first 500 samples as a 0.03 s utterance.
+    sf.write(tmp_path / "full.wav", tone(1.0, 16000), 16000, subtype="PCM_16")
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: 44 + 1000])
+    for read in (audio_info, load_audio):
+        with pytest.raises(AudioError, match=r"utterance 'u1': .*cut.wav: truncated: the header declares 1.000 s"):
+            read(str(tmp_path / "cut.wav"), uttid="u1")
+    assert audio_info(str(tmp_path / "full.wav")).frames == 16000
+
+
+def test_streamed_wav_with_placeholder_size_is_not_called_truncated(tmp_path):
+    # Tools writing to a pipe cannot seek back to fill in the size and leave 0xFFFFFFFF there.
+    sf.write(tmp_path / "a.wav", tone(0.5, 16000), 16000, subtype="PCM_16")
+    data = bytearray((tmp_path / "a.wav").read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = b"\xff\xff\xff\xff"
+    (tmp_path / "streamed.wav").write_bytes(bytes(data))
+    wave, _ = load_audio(str(tmp_path / "streamed.wav"))
+    assert len(wave) == 8000
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_samples_are_refused(tmp_path, bad):
+    wave = tone(0.5, 16000)
+    wave[4000] = bad
+    sf.write(tmp_path / "a.wav", wave, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"utterance 'u1': .*1 samples are NaN or infinite \(the first at 0.250 s\)"):
+        load_audio(str(tmp_path / "a.wav"), uttid="u1")
+
+
+def test_segment_ending_past_the_audio_is_an_error_beyond_a_rounding_margin(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(1.0, 16000), 16000, subtype="PCM_16")
+    wave, _ = load_audio(str(tmp_path / "a.wav"), start=0.5, end=1.04)  # rounding of the end time: read to the end
+    assert len(wave) == 8000
+    with pytest.raises(AudioError, match=r"segment 0.5-1.5 s ends past the audio \(length 1.000 s\)"):
+        load_audio(str(tmp_path / "a.wav"), uttid="u1", start=0.5, end=1.5)
+
+
+def test_a_hanging_pipe_is_killed_after_the_timeout(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TOOLKIT_PIPE_TIMEOUT", "0.5")
+    sf.write(tmp_path / "a.wav", tone(0.5, 16000), 16000, subtype="PCM_16")
+    began = time.monotonic()
+    with pytest.raises(AudioError, match=r"command did not finish in 0.5 s and was killed"):
+        audio_info(f"sleep 60; cat {tmp_path / 'a.wav'} |", uttid="u1")
+    assert time.monotonic() - began < 30  # the whole pipeline was killed, not left holding the pipe open

@@ -56,3 +56,10 @@ def test_float_fields_take_yaml_exponent_strings(tmp_path):
     assert load_config(Outer, path).inner.lr == 0.002
     with pytest.raises(ConfigError, match="expected a number, got 'fast'"):
         load_config(Outer, path, ["inner.lr=fast"])
+
+
+def test_override_with_bad_yaml_or_key_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"override 'optim.lr=\[1': the value '\[1' is not valid YAML"):
+        apply_overrides({}, ["optim.lr=[1"])
+    with pytest.raises(ConfigError, match=r"'optim..lr' is not a key"):
+        apply_overrides({}, ["optim..lr=1"])

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from toolkit.datadir import (
@@ -70,3 +72,14 @@ def test_split_partitions_and_is_reused(data_dir):
 
 def test_spk2utt_sorted():
     assert spk2utt_from_utt2spk({"b-2": "b", "a-1": "a", "b-1": "b"}) == {"a": "a-1", "b": "b-1 b-2"}
+
+
+@pytest.mark.parametrize("bad_id", ["spk-../../x", "/abs/path", "..", "a\\b"])
+def test_ids_that_would_leave_a_folder_are_refused_on_load(data_dir, bad_id):
+    from toolkit.fileio import TableError
+
+    lines = (data_dir / "wav.scp").read_text().splitlines()
+    lines[1] = f"{bad_id} {lines[1].split(maxsplit=1)[1]}"
+    (data_dir / "wav.scp").write_text("\n".join(lines) + "\n")
+    with pytest.raises(TableError, match=rf"wav.scp:2: id '{re.escape(bad_id)}' "):
+        load_data_dir(data_dir)

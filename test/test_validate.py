@@ -125,3 +125,34 @@ def test_phone_alignment_length_checked(data_dir):
     (data_dir / "phone_ali").write_text("\n".join(lines) + "\n")
     msgs = messages(data_dir)
     assert any("phone_ali:1: 'spk0-utt000' 10 frames but the audio lasts 50 frames" in m for m in msgs)
+
+
+def test_float_audio_with_nan_samples_is_reported(data_dir):
+    wave = tone(0.5, 16000)
+    wave[100] = float("nan")
+    sf.write(data_dir.parent / "audio" / "data" / "spk0-utt000.wav", wave, 16000, subtype="FLOAT")
+    [msg] = messages(data_dir)
+    assert "wav.scp:1: 'spk0-utt000'" in msg and "NaN or infinite" in msg
+
+
+def test_truncated_audio_is_reported(data_dir):
+    path = data_dir.parent / "audio" / "data" / "spk1-utt001.wav"
+    path.write_bytes(path.read_bytes()[:1000])
+    [msg] = messages(data_dir)
+    assert "wav.scp:3: 'spk1-utt001'" in msg and "truncated" in msg
+
+
+def test_segment_past_the_end_of_its_recording(data_dir):
+    (data_dir / "segments").write_text(
+        "spk0-utt000 spk0-utt000 0.0 0.4\nspk0-utt002 spk0-utt002 0.0 9.0\n"
+        "spk1-utt001 spk1-utt001 0.0 0.5\nspk1-utt003 spk1-utt003 0.1 1.2\n"
+    )
+    [msg] = messages(data_dir)
+    assert msg.startswith(f"{data_dir}/segments:2: 'spk0-utt002' ends at 9.0 s, past the end of recording")
+
+
+def test_ids_that_would_name_a_path_are_refused(data_dir):
+    for name in ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots"):
+        replace_line(data_dir / name, b"spk1-utt003 ", b"spk1-../../x ")
+    found = messages(data_dir, check_audio=False)
+    assert any("utt2spk:4: 'spk1-../../x' id contains a path separator" in m for m in found), found

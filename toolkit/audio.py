@@ -2,12 +2,17 @@
 
 Reading goes through soundfile (wav, flac, ogg); torchaudio is used only for its resampler. Every error is an
 AudioError that names the utterance and the path, so a user can find the bad file among thousands.
+
+A wav.scp value ending in `|` is run by a shell (Kaldi's convention): whoever writes the wav.scp chooses the command.
+Each command gets PIPE_TIMEOUT_S seconds (environment variable TOOLKIT_PIPE_TIMEOUT) before it is killed.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import signal
+import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -49,16 +54,81 @@ def is_pipe(spec: str) -> bool:
     return spec.rstrip().endswith("|")
 
 
+PIPE_TIMEOUT_S = 600.0
+# A segment may end this far past its recording (rounding of the end time); further is an error, not a silent cut.
+SEGMENT_OVERSHOOT_S = 0.05
+
+
+def pipe_timeout() -> float:
+    value = os.environ.get("TOOLKIT_PIPE_TIMEOUT", "")
+    try:
+        return float(value) if value else PIPE_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"TOOLKIT_PIPE_TIMEOUT='{value}' is not a number of seconds") from None
+
+
 def _run_pipe(spec: str, uttid: str | None) -> bytes:
     command = spec.rstrip()[:-1]
-    proc = subprocess.run(command, shell=True, capture_output=True)
+    timeout = pipe_timeout()
+    # Its own process group, so that a timeout kills the whole pipeline, not only the shell in front of it.
+    proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AudioError(
+            uttid, spec, f"command did not finish in {timeout:g} s and was killed (TOOLKIT_PIPE_TIMEOUT sets the limit)"
+        ) from None
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        err = stderr.decode("utf-8", "replace").strip().splitlines()
         tail = err[-1] if err else "no message"
         raise AudioError(uttid, spec, f"command exited with status {proc.returncode}: {tail}")
-    if not proc.stdout:
+    if not stdout:
         raise AudioError(uttid, spec, "command wrote no audio to stdout")
-    return proc.stdout
+    return stdout
+
+
+def _wav_truncation(path: str, frame_bytes: int) -> tuple[int, int] | None:
+    """(declared, present) frames of a RIFF/WAVE file whose data chunk is cut short, else None.
+
+    libsndfile quietly shortens such a file to the bytes present, so a copy cut off mid-transfer would read as a
+    brief utterance; its header still says how long it should be. Sizes 0 and 0xFFFFFFFF are streaming
+    placeholders (written by tools that cannot seek back), not claims.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"data":
+                present = size - f.tell()
+                if length in (0, 0xFFFFFFFF) or present >= length or frame_bytes <= 0:
+                    return None
+                return length // frame_bytes, present // frame_bytes
+            f.seek(length + (length & 1), os.SEEK_CUR)
+
+
+def _check_complete(source, spec: str, uttid: str | None, info) -> None:
+    if not isinstance(source, str) or info.format not in ("WAV", "WAVEX"):
+        return
+    bits = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+    if info.subtype not in bits:
+        return
+    cut = _wav_truncation(source, info.channels * bits[info.subtype] // 8)
+    if cut is not None:
+        declared, present = cut
+        raise AudioError(
+            uttid,
+            spec,
+            f"truncated: the header declares {declared / info.samplerate:.3f} s of audio but the file holds "
+            f"{present / info.samplerate:.3f} s; copy the file again",
+        )
 
 
 def _open_source(spec: str, uttid: str | None):
@@ -80,6 +150,7 @@ def audio_info(spec: str, uttid: str | None = None) -> AudioInfo:
         info = sf.info(source)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(uttid, spec, f"cannot read the audio header ({e}); is it a wav/flac file?") from None
+    _check_complete(source, spec, uttid, info)
     if info.frames <= 0:
         raise AudioError(uttid, spec, "the audio has no samples (empty or truncated file)")
     return AudioInfo(info.samplerate, info.channels, info.frames, info.format, info.subtype)
@@ -94,19 +165,25 @@ def load_audio(
 ) -> tuple[np.ndarray, int]:
     """Read a wav.scp entry as float32 samples in [-1, 1] and its sample rate.
 
-    start/end are seconds (a `segments` line); end=None or end<0 reads to the end. With mono=True a
+    start/end are seconds (a `segments` line); end=None or end<0 reads to the end. An end more than
+    SEGMENT_OVERSHOOT_S past the audio is an error: the segments file and the audio disagree. With mono=True a
     multi-channel file is an error rather than silently mixed: Kaldi data dirs hold one channel per entry.
+    NaN or infinite samples, and a WAV file shorter than its header says, are errors too.
     """
     source = _open_source(spec, uttid)
     try:
         with sf.SoundFile(source) as f:
+            _check_complete(source, spec, uttid, f)
             sr = f.samplerate
+            length = f.frames / sr
             first = 0 if start is None else int(round(start * sr))
+            if first < f.frames and end is not None and end >= 0 and end > length + SEGMENT_OVERSHOOT_S:
+                raise AudioError(
+                    uttid, spec, f"segment {start}-{end} s ends past the audio (length {length:.3f} s); fix segments"
+                )
             last = f.frames if end is None or end < 0 else min(int(round(end * sr)), f.frames)
             if first >= f.frames or last <= first:
-                raise AudioError(
-                    uttid, spec, f"segment {start}-{end} s is outside the audio (length {f.frames / sr:.3f} s)"
-                )
+                raise AudioError(uttid, spec, f"segment {start}-{end} s is outside the audio (length {length:.3f} s)")
             f.seek(first)
             wave = f.read(last - first, dtype="float32", always_2d=True)
     except AudioError:
@@ -115,6 +192,13 @@ def load_audio(
         raise AudioError(uttid, spec, f"cannot decode the audio ({e})") from None
     if wave.shape[0] == 0:
         raise AudioError(uttid, spec, "the audio has no samples (empty or truncated file)")
+    finite = np.isfinite(wave)
+    if not finite.all():
+        bad = int((~finite).sum())
+        at = int(np.argmax(~finite.all(axis=1)))
+        raise AudioError(
+            uttid, spec, f"{bad} samples are NaN or infinite (the first at {(first + at) / sr:.3f} s); fix the audio"
+        )
     if mono:
         if wave.shape[1] != 1:
             raise AudioError(uttid, spec, f"expected mono audio, found {wave.shape[1]} channels")

@@ -97,7 +97,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like key.sub=value")
     key, value = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"override '{text}': '{key}' is not a key like optim.lr")
+    try:
+        return keys, yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            f"override '{text}': the value '{value}' is not valid YAML ({getattr(e, 'problem', e)}); "
+            "quote text and close brackets, e.g. --set optim.betas='[0.9, 0.98]'"
+        ) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

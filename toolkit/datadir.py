@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.fileio import read_table, write_table
+from toolkit.fileio import TableError, read_table, write_table
 
 # Tables keyed by utterance id that subset/combine/split carry along.
 UTT_TABLES = (
@@ -37,6 +37,37 @@ RECORDING_TABLES = ("wav.scp", "reco2dur")
 SPEAKER_TABLES = ("spk2voice", "spk2gender")
 # Tables whose values may legitimately be empty (e.g. an utterance with no phones).
 EMPTY_VALUE_ALLOWED = ("phone_ali",)
+# Tables whose keys become file names somewhere (an utterance's wav, a recording's segments).
+KEYED_TABLES = UTT_TABLES + RECORDING_TABLES
+
+
+def id_problem(key: str) -> str | None:
+    """Why `key` cannot be an utterance or recording id, or None when it can.
+
+    Ids become file names (stage 3 writes `<id>.wav`, speed perturbation `sp0.9-<id>.wav`), so an id must name a
+    file inside its folder: no path separators, not `.` or `..`, no control characters.
+    """
+    if "/" in key or "\\" in key:
+        return "contains a path separator; ids become file names and must not name a folder"
+    if key in (".", ".."):
+        return "is '.' or '..'; ids become file names"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "contains a control character"
+    return None
+
+
+def check_ids(path: Path, table: dict[str, str]) -> None:
+    """Raise TableError (file and line) for the first key of a table read with read_table that is not a valid id."""
+    for lineno, key in enumerate(table, start=1):  # read_table allows no blank lines: key n is on line n
+        if (problem := id_problem(key)) is not None:
+            raise TableError(path, lineno, f"id '{key}' {problem}")
+
+
+def safe_file_name(key: str, suffix: str = "") -> str:
+    """`key + suffix` as a file name inside a folder; ValueError for an id that would leave it."""
+    if (problem := id_problem(key)) is not None:
+        raise ValueError(f"id '{key}' {problem}")
+    return key + suffix
 
 
 @dataclass
@@ -90,6 +121,8 @@ def load_data_dir(path: str | Path) -> DataDir:
         file = path / name
         if file.exists():
             data.tables[name] = read_table(file, allow_empty_value=name in EMPTY_VALUE_ALLOWED)
+            if name in KEYED_TABLES:
+                check_ids(file, data.tables[name])
     if not data.tables:
         raise FileNotFoundError(f"{path}: no data dir tables (wav.scp, utt2spk, text, ...) found")
     return data

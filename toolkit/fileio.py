@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 
 class TableError(ValueError):
@@ -90,3 +91,30 @@ def describe_error(e: Exception) -> str:
     if isinstance(e, OSError) and e.filename:
         return f"{e.filename}: {e.strerror}"
     return str(e)
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file that would need full unpickling (and so could run code) to load."""
+
+
+def load_tensors(path: str | Path) -> Any:
+    """Read a file written by torch.save without running code: only tensors and plain Python values are accepted.
+
+    Unpickling arbitrary objects can execute anything the file's author chose, and checkpoints and heads are files
+    users pass around; everything this toolkit saves is made of tensors, numbers, strings, lists and dicts.
+    """
+    import pickle
+
+    import torch  # here, not at the top: the table helpers above are used where torch is not needed
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message is long; keep its line naming what was refused ("unsupported GLOBAL posix.system").
+        lines = [line for line in str(e).splitlines() if "GLOBAL" in line or "global" in line]
+        first = lines[0].strip().rstrip(".") if lines else type(e).__name__
+        raise UnsafeCheckpointError(
+            f"{path}: refusing to load it: it holds objects other than tensors and plain values, and unpickling "
+            f"them could run code ({first}). Files this toolkit writes never do; do not use a file from a source "
+            "you do not trust"
+        ) from None

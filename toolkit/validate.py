@@ -11,8 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.audio import AudioError, audio_info
-from toolkit.datadir import EMPTY_VALUE_ALLOWED, RECORDING_TABLES, SPEAKER_TABLES, UTT_TABLES, spk2utt_from_utt2spk
+from toolkit.audio import SEGMENT_OVERSHOOT_S, AudioError, audio_info, load_audio
+from toolkit.datadir import (
+    EMPTY_VALUE_ALLOWED,
+    KEYED_TABLES,
+    RECORDING_TABLES,
+    SPEAKER_TABLES,
+    UTT_TABLES,
+    id_problem,
+    spk2utt_from_utt2spk,
+)
 
 SLOT_TAG = re.compile(r"^([BE])-(\S+)$")
 PHONE_ALI_RATE = 100  # frames per second in phone_ali
@@ -61,6 +69,8 @@ def _read_tolerant(path: Path, problems: list[Problem], allow_empty: bool) -> di
                 first = table[key].line
                 problems.append(Problem(str(path), lineno, key, f"duplicate id (first on line {first})"))
                 continue
+            if path.name in KEYED_TABLES and (problem := id_problem(key)) is not None:
+                problems.append(Problem(str(path), lineno, key, f"id {problem}"))
             encoded = key.encode("utf-8")
             if previous is not None and encoded < previous and not unsorted_reported:
                 problems.append(
@@ -139,7 +149,11 @@ def _check_audio(
     def check(item):
         key, entry = item
         try:
-            return key, entry, audio_info(entry.value, uttid=key), None
+            info = audio_info(entry.value, uttid=key)
+            if info.subtype in ("FLOAT", "DOUBLE"):
+                # Float samples can be NaN or infinite, which no later stage can recover from: read them all.
+                load_audio(entry.value, uttid=key, mono=False)
+            return key, entry, info, None
         except AudioError as e:
             return key, entry, None, e.message
 
@@ -206,6 +220,22 @@ def validate_data_dir(
     durations: dict[str, float] = {}
     if check_audio and "wav.scp" in tables:
         _check_audio(path, tables["wav.scp"], sample_rate, durations, problems, num_threads)
+    if "segments" in tables and durations:
+        for utt, entry in tables["segments"].items():
+            fields = entry.value.split()
+            try:
+                recording, end = fields[0], float(fields[2])
+            except (IndexError, ValueError):
+                continue  # reported by _check_values
+            if recording in durations and end > durations[recording] + SEGMENT_OVERSHOOT_S:
+                problems.append(
+                    Problem(
+                        str(path / "segments"),
+                        entry.line,
+                        utt,
+                        f"ends at {end} s, past the end of recording '{recording}' ({durations[recording]:.3f} s)",
+                    )
+                )
     if "phone_ali" in tables and durations and "segments" not in tables:
         for utt, entry in tables["phone_ali"].items():
             if utt in durations:

@@ -120,3 +120,16 @@ def test_combine_cli_concatenates_reports(tmp_path):
     assert len(load_data_dir(out).utt_ids) == 4
     assert read_table(out / "dropped_utts") == {"x-1": "too_short"}
     assert combine_main(["--out", str(tmp_path / "dup"), str(a), str(a)]) == 1
+
+
+def test_an_id_escaping_dst_is_refused_and_nothing_is_written_outside(tmp_path, capsys):
+    src = build_data_dir(tmp_path / "in", durations=[0.5, 0.6])
+    for name in ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots"):
+        path = src / name
+        path.write_text(path.read_text().replace("spk1-utt001", "spk1-../../../escaped"))
+    dst = tmp_path / "work" / "out"
+    before = set(tmp_path.rglob("*"))
+    for main, extra in ((format_main, ["--sample-rate", "8000"]), (perturb_main, ["--factors", "0.9"])):
+        assert main(["--src", str(src), "--dst", str(dst), "--no-progress", *extra]) == 1
+        assert "id 'spk1-../../../escaped' contains a path separator" in capsys.readouterr().err
+    assert set(tmp_path.rglob("*")) == before

@@ -20,8 +20,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from toolkit.audio import AudioError, audio_info, is_pipe, load_audio, resample, write_wav
-from toolkit.datadir import DataDir, load_data_dir, subset_data_dir, write_data_dir
-from toolkit.fileio import TableError, write_table
+from toolkit.datadir import DataDir, load_data_dir, safe_file_name, subset_data_dir, write_data_dir
+from toolkit.fileio import describe_error, write_table
 
 KEPT_FORMATS = ("WAV", "FLAC")  # containers of 16-bit PCM that later stages read as they are
 
@@ -39,12 +39,17 @@ def format_utterance(data: DataDir, utt: str, sample_rate: int, wav_dir: Path, f
     wave, sr = load_audio(spec, uttid=utt, start=start, end=end, mono=False)
     if wave.shape[1] > 1:
         if channel is None:
-            raise AudioError(utt, spec, f"{wave.shape[1]} channels; pick one with --channel N (0-based)")
+            raise AudioError(
+                utt,
+                spec,
+                f"{wave.shape[1]} channels; pick one with --channel N (0-based; asr.sh and slu.sh take --channel N too)",
+            )
         if channel >= wave.shape[1]:
             raise AudioError(utt, spec, f"--channel {channel} but the audio has {wave.shape[1]} channels")
     wave = resample(wave[:, channel or 0], sr, sample_rate)
-    write_wav(wav_dir / f"{utt}.wav", wave, sample_rate)
-    return str((final_wav_dir / f"{utt}.wav").resolve()), len(wave)
+    name = safe_file_name(utt, ".wav")
+    write_wav(wav_dir / name, wave, sample_rate)
+    return str((final_wav_dir / name).resolve()), len(wave)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,18 +82,20 @@ def main(argv: list[str] | None = None) -> int:
                 dropped[utt] = f"too_long {duration:.3f}s > {args.max_dur}s"
             else:
                 wav_scp[utt], num_samples[utt] = value, samples
-    except (AudioError, TableError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
 
-    out = subset_data_dir(data, list(wav_scp))
-    out.tables.pop("segments", None)
-    out.tables.pop("reco2dur", None)
-    out.tables["wav.scp"] = wav_scp
-    out.tables["utt2num_samples"] = {u: str(n) for u, n in num_samples.items()}
-    out.tables["utt2dur"] = {u: f"{n / args.sample_rate:.3f}" for u, n in num_samples.items()}
-    write_data_dir(out, args.dst)
-    write_table(Path(args.dst) / "dropped_utts", dropped)
+        out = subset_data_dir(data, list(wav_scp))
+        out.tables.pop("segments", None)
+        out.tables.pop("reco2dur", None)
+        out.tables["wav.scp"] = wav_scp
+        out.tables["utt2num_samples"] = {u: str(n) for u, n in num_samples.items()}
+        out.tables["utt2dur"] = {u: f"{n / args.sample_rate:.3f}" for u, n in num_samples.items()}
+        write_data_dir(out, args.dst)
+        write_table(Path(args.dst) / "dropped_utts", dropped)
+    except (AudioError, ValueError, OSError, KeyError) as e:
+        # OSError: also a full disk while writing audio; the recipe writes into a temporary folder, so nothing
+        # already complete is touched.
+        print(f"error: {describe_error(e)}", file=sys.stderr)
+        return 1
     print(f"{args.src}: kept {len(wav_scp)} of {len(utts)} utterances, dropped {len(dropped)}")
     return 0
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from toolkit.audio import AudioError, is_pipe, load_audio, speed_perturb, write_wav
-from toolkit.datadir import DataDir, load_data_dir, write_data_dir
-from toolkit.fileio import TableError
+from toolkit.datadir import DataDir, load_data_dir, safe_file_name, write_data_dir
+from toolkit.fileio import describe_error
 
 COPIED_TABLES = ("text", "utt2intent", "text.slots", "utt2lang")
 
@@ -51,8 +51,9 @@ def perturb(data: DataDir, factors: list[float], wav_dir: Path, final_wav_dir: P
             else:
                 wave, sr = load_audio(spec, uttid=utt, start=start, end=end)
                 wave = speed_perturb(wave, sr, factor)
-                write_wav(wav_dir / f"{new}.wav", wave, sr)
-                out.tables["wav.scp"][new] = str((final_wav_dir / f"{new}.wav").resolve())
+                name = safe_file_name(new, ".wav")
+                write_wav(wav_dir / name, wave, sr)
+                out.tables["wav.scp"][new] = str((final_wav_dir / name).resolve())
                 out.tables["utt2dur"][new] = f"{len(wave) / sr:.3f}"
             out.tables["utt2spk"][new] = prefix + data["utt2spk"][utt]
             for name in keep_tables:
@@ -80,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_data_dir(args.src)
         out = perturb(data, args.factors, wav_dir, Path(args.final_wav_dir or wav_dir), not args.no_progress)
-    except (AudioError, TableError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        write_data_dir(out, args.dst)
+    except (AudioError, ValueError, OSError, KeyError) as e:
+        # OSError: also a full disk while writing audio; the recipe writes into a temporary folder, so nothing
+        # already complete is touched.
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
-    write_data_dir(out, args.dst)
     print(f"{args.src}: {len(data.utt_ids)} utterances -> {len(out.utt_ids)} with factors {args.factors}")
     return 0
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.fileio import atomic_write
+from toolkit.fileio import atomic_write, load_tensors
 from toolkit.models.downstream import (
     IntentLabels,
     SlotFillingConfig,
@@ -134,7 +134,7 @@ def read_task(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: train the head first (toolkit.bin.train_downstream)")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return load_tensors(path)
 
 
 def load_task(

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from toolkit.fileio import atomic_write
+from toolkit.fileio import UnsafeCheckpointError, atomic_write, load_tensors
 
 PATTERN = re.compile(r"^checkpoint\.(\d+)\.pt$")
 
@@ -41,10 +41,16 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep_last
 
 
 def load_latest(directory: Path) -> dict[str, Any] | None:
-    """The newest readable checkpoint; an unreadable one (should not happen with atomic writes) is skipped."""
+    """The newest readable checkpoint; an unreadable one (should not happen with atomic writes) is skipped.
+
+    One that is readable but holds more than tensors and plain values is refused (UnsafeCheckpointError), not
+    skipped: it was put there, and falling back to an older one would hide that.
+    """
     for _step, path in reversed(list_checkpoints(directory)):
         try:
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return load_tensors(path)
+        except UnsafeCheckpointError:
+            raise
         except (RuntimeError, EOFError, OSError) as e:
             print(f"warning: checkpoint {path} is unreadable ({e}); trying an older one")
     return None

@@ -31,6 +31,7 @@ local_data_opts=""       # options passed to local/data.sh
 speed_perturb_factors="" # e.g. "0.9 1.0 1.1"; empty: no speed perturbation
 fs=16000                 # target sample rate of stage 3
 min_dur=0.1              # stage 3 drops shorter utterances (seconds)
+channel=""               # multi-channel audio: the channel to keep (0-based); empty: refuse multi-channel audio
 max_dur=30               # stage 3 drops longer utterances (seconds)
 dumpdir=dump             # stage outputs
 expdir=exp               # models, logs, .done markers
@@ -56,7 +57,7 @@ Options (defaults in brackets):
   --train_set ($train_set) --valid_set ($valid_set) --test_sets ($test_sets)
   --local_data_opts ($local_data_opts)   options for local/data.sh, e.g. \"--train_utts 2000\"
   --speed_perturb_factors ($speed_perturb_factors)   e.g. \"0.9 1.0 1.1\"
-  --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur)
+  --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur) --channel (none)   channel of multi-channel audio to keep
   --dumpdir ($dumpdir) --expdir ($expdir)
   --discretizer ($discretizer) --discretizer_config (conf/discretizer/<discretizer>.yaml)
   --upstream_trainer (none) --upstream_config --upstream_dir --upstream_args \"...\"   model trained in stage 4
@@ -91,6 +92,7 @@ units_dir="$dumpdir/units/$discretizer"
 tokens_dir="$dumpdir/tokens/$discretizer"
 tokenizer_dir="$expdir/tokenizers/$discretizer"
 all_sets="$train_sp $valid_set $test_sets"
+[[ "$channel" =~ ^[0-9]*$ ]] || die "--channel must be a channel number (0-based), got '$channel'"
 [[ "$dry_run" =~ ^(true|false)$ ]] || die "--dry_run must be true or false, got '$dry_run'"
 [[ "$discretizer_fit_perturbed" =~ ^(true|false)$ ]] || \
     die "--discretizer_fit_perturbed must be true or false, got '$discretizer_fit_perturbed'"
@@ -136,7 +138,7 @@ stage3_io() {
     inputs=(data/"$train_sp" data/"$valid_set")
     outputs=("$dumpdir/raw/$train_sp" "$dumpdir/raw/$valid_set")
     for t in $test_sets; do inputs+=(data/"$t"); outputs+=("$dumpdir/raw/$t"); done
-    options="fs=$fs min_dur=$min_dur max_dur=$max_dur"
+    options="fs=$fs min_dur=$min_dur max_dur=$max_dur channel=$channel"
 }
 stage3() {
     local dset
@@ -146,7 +148,7 @@ stage3() {
         local limits=()
         if [ "$dset" = "$train_sp" ]; then limits=(--min-dur "$min_dur" --max-dur "$max_dur"); fi
         run_sharded "data/$dset" "$dumpdir/raw/$dset" format toolkit.bin.format_data_dir \
-            --sample-rate "$fs" "${limits[@]+"${limits[@]}"}"
+            --sample-rate "$fs" "${limits[@]+"${limits[@]}"}" ${channel:+--channel "$channel"}
         python -m toolkit.bin.validate_data_dir "$dumpdir/raw/$dset" --sample-rate "$fs"
         local dropped
         dropped=$(wc -l < "$dumpdir/raw/$dset/dropped_utts")

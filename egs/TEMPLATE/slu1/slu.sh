@@ -41,6 +41,7 @@ pretrain_set=train       # stage 3 with --upstream_trainer: its training and dev
 pretrain_valid=dev
 fs=16000                 # sample rate of stage 2
 min_dur=0.3              # stage 2 drops shorter training utterances (seconds)
+channel=""               # multi-channel audio: the channel to keep (0-based); empty: refuse multi-channel audio
 max_dur=30               # stage 2 drops longer training utterances (seconds)
 dumpdir=dump
 expdir=exp
@@ -64,6 +65,7 @@ Options (defaults in brackets):
   --tasks ($tasks) --ic_sets ($ic_sets) --sf_sets ($sf_sets) --er_sets ($er_sets)
   --distill_set ($distill_set) --distill_valid ($distill_valid) --pretrain_set ($pretrain_set) --pretrain_valid ($pretrain_valid)
   --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur) --dumpdir ($dumpdir) --expdir ($expdir)
+  --channel (none)   the channel of multi-channel audio to keep (0-based)
   --upstream (hub name or folder) | --upstream_trainer --upstream_config --upstream_dir --upstream_args \"...\"
   --teacher (config's) --distill_config ($distill_config | none) --distill_args \"...\"
   --downstream_conf_dir ($downstream_conf_dir) --downstream_args \"...\" --tag (<distill config name>)
@@ -131,6 +133,7 @@ label_table() {
     case $1 in ic) echo utt2intent ;; sf) echo text.slots ;; er) echo utt2emotion ;; esac
 }
 task_sets() { local v="${1}_sets"; echo "${!v}"; }
+[[ "$channel" =~ ^[0-9]*$ ]] || die "--channel must be a channel number (0-based), got '$channel'"
 [[ "$dry_run" =~ ^(true|false)$ ]] || die "--dry_run must be true or false, got '$dry_run'"
 if [ "$dry_run" = false ]; then mkdir -p "$expdir/logs" "$expdir/.done"; fi
 if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi
@@ -157,7 +160,7 @@ stage2_io() {
     inputs=()
     outputs=()
     for dset in $all_sets; do inputs+=(data/"$dset"); outputs+=("$dumpdir/raw/$dset"); done
-    options="fs=$fs min_dur=$min_dur max_dur=$max_dur train_sets=$(echo $train_sets)"
+    options="fs=$fs min_dur=$min_dur max_dur=$max_dur channel=$channel train_sets=$(echo $train_sets)"
 }
 stage2() {
     local dset
@@ -167,7 +170,7 @@ stage2() {
         if echo "$train_sets" | grep -qx "$dset"; then limits=(--min-dur "$min_dur" --max-dur "$max_dur"); fi
         log "format data/$dset -> $dumpdir/raw/$dset (${fs} Hz${limits[*]:+, $min_dur-$max_dur s})"
         run_sharded "data/$dset" "$dumpdir/raw/$dset" format toolkit.bin.format_data_dir \
-            --sample-rate "$fs" "${limits[@]+"${limits[@]}"}"
+            --sample-rate "$fs" "${limits[@]+"${limits[@]}"}" ${channel:+--channel "$channel"}
         python -m toolkit.bin.validate_data_dir "$dumpdir/raw/$dset" --sample-rate "$fs"
         local dropped
         dropped=$(wc -l < "$dumpdir/raw/$dset/dropped_utts")
