@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from mini_synth_recipe import SIZES, copy_recipe
 
 from toolkit.datadir import load_data_dir
@@ -74,3 +75,15 @@ def test_all_stages(tmp_path):
     assert f"| {tag} | test | 12 |" in results
     units = (recipe / "dump/units/mfcc_kmeans/test/units").read_text().splitlines()
     assert len(units) == 12 and all(int(u) < 50 for line in units for u in line.split()[1:])
+
+    # A rerun of stage 8 that fails (here on a bad decode config) leaves the previous hypotheses and scores in place
+    # and no marker behind.
+    hyp = recipe / "exp" / tag / "decode/dev/text"
+    before = hyp.read_text()
+    decode = yaml.safe_load((recipe / "conf/decode.yaml").read_text())
+    (recipe / "conf/decode_bad.yaml").write_text(yaml.safe_dump({**decode, "beam_size": 0}))
+    bad = [*cmd, "--train_args", train_args, "--stage", "8", "--stop_stage", "8", "--decode_config"]
+    proc = subprocess.run([*bad, "conf/decode_bad.yaml"], cwd=recipe, capture_output=True, text=True, env=env)
+    assert proc.returncode != 0 and "beam_size" in proc.stdout + proc.stderr
+    assert hyp.read_text() == before and (recipe / "exp" / tag / "decode/dev/score.json").exists()
+    assert not (recipe / "exp/.done" / f"stage8.{tag}").exists()

@@ -128,3 +128,55 @@ def test_slurm_backend_is_selectable(recipe, tmp_path):
     if not any(Path(p, "sbatch").exists() for p in os.environ["PATH"].split(os.pathsep)):
         assert proc.returncode != 0 and "sbatch not found" in proc.stderr
         assert not (recipe / "exp/.done/stage3").exists()
+
+
+def test_a_failed_rerun_leaves_the_outputs_and_no_marker_to_trust(recipe):
+    # A stage rerun with new options dies (here on a bad option value): the next run with the old options must not
+    # say "skipped" on the strength of the old marker, and the old outputs are still whole.
+    good = ["--stop_stage", "3", "--min_dur", "0.3", "--max_dur", "2"]
+    assert run(recipe, *good).returncode == 0
+    before = (recipe / "dump/raw/train/wav.scp").read_text()
+    failed = run(recipe, "--stage", "3", "--stop_stage", "3", "--min_dur", "0.3", "--max_dur", "two")
+    assert failed.returncode != 0
+    assert not (recipe / "exp/.done/stage3").exists()
+    assert (recipe / "dump/raw/train/wav.scp").read_text() == before
+    assert not (recipe / "dump/raw/train.tmp/wav").exists()
+    again = run(recipe, *good)
+    assert again.returncode == 0 and "stage 3 (format audio): running (not run yet)" in again.stdout
+
+
+def test_an_output_edited_after_its_stage_is_redone(recipe):
+    assert run(recipe, "--stop_stage", "3").returncode == 0
+    text = recipe / "dump/raw/dev/text"
+    text.write_text(text.read_text().replace("light", "lamp"))
+    again = run(recipe, "--stop_stage", "3")
+    assert again.returncode == 0
+    assert f"stage 3 (format audio): running (output changed since the stage wrote it: dump/raw/" in again.stdout
+    assert "lamp" not in text.read_text()
+
+
+def test_audio_replaced_under_the_same_path_reruns_the_stages_that_read_it(recipe, tmp_path):
+    import soundfile as sf
+
+    from conftest import tone
+
+    assert run(recipe, "--stop_stage", "3").returncode == 0
+    sf.write(tmp_path / "corpus/audio/dev/spk0-utt000.wav", tone(0.9, 16000), 16000, subtype="PCM_16")
+    again = run(recipe, "--stop_stage", "3")
+    assert again.returncode == 0
+    assert "stage 1 (data preparation): running (output changed" in again.stdout
+    assert "stage 3 (format audio): running" in again.stdout
+    assert read_table(recipe / "dump/raw/dev/utt2dur")["spk0-utt000"] == "0.900"
+
+
+def test_a_stage_already_running_elsewhere_is_refused(recipe):
+    import fcntl
+
+    (recipe / "exp/.done").mkdir(parents=True)
+    with open(recipe / "exp/.done/stage1.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = run(recipe, "--stop_stage", "1")
+    assert proc.returncode == 1
+    assert "stage 1 (data preparation) is already running in another process" in proc.stderr
+    assert not (recipe / "data/train").exists()
+    assert run(recipe, "--stop_stage", "1").returncode == 0  # released with the process that held it

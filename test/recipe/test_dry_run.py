@@ -51,8 +51,11 @@ def test_a_dry_run_says_which_stages_would_be_skipped(tmp_path):
         (recipe / "data" / d).mkdir(parents=True)
     described = run(recipe, "--dry_run", "true", "--stop_stage", "1").stdout
     options = next(line for line in described.splitlines() if "options:" in line).split("options: ", 1)[1]
+    writes = next(line for line in described.splitlines() if "writes:" in line).split("writes: ", 1)[1].split()
     mark = [sys.executable, "-m", "toolkit.bin.stage", "mark", "--marker", "exp/.done/stage1"]
-    subprocess.run([*mark, "--inputs", "local/data.sh", "--options", options], cwd=recipe, check=True, env=env)
+    subprocess.run(
+        [*mark, "--inputs", "local", "--outputs", *writes, "--options", options], cwd=recipe, check=True, env=env
+    )
     proc = run(recipe, "--dry_run", "true", "--stop_stage", "2")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "stage 1 (data preparation): would be skipped" in proc.stdout

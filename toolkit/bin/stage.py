@@ -2,7 +2,8 @@
 
     python -m toolkit.bin.stage check --marker exp/.done/stage3 --inputs data/train --options "fs=16000" \\
         --outputs dump/raw/train     # exit 0: skip (unchanged); exit 1: run it
-    python -m toolkit.bin.stage mark  --marker exp/.done/stage3 --inputs data/train --options "fs=16000"
+    python -m toolkit.bin.stage mark  --marker exp/.done/stage3 --inputs data/train --options "fs=16000" \\
+        --outputs dump/raw/train     # records the outputs as written: a later change to them is noticed
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="stage", help="how to name the stage in messages")
     args = parser.parse_args(argv)
     if args.action == "mark":
-        mark_done(args.marker, args.inputs, args.options)
+        mark_done(args.marker, args.inputs, args.options, args.outputs)
         return 0
     done, why = is_done(args.marker, args.inputs, args.options, args.outputs)
     print(f"{args.label}: {'skipped' if done else 'running'} ({why})")

@@ -103,7 +103,7 @@ if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi
 
 # ---- stages: stageN runs the work; stageN_io sets what the .done hash covers ----
 stage1_io() {
-    inputs=(local/data.sh)
+    inputs=(local)  # every script in local/, not only data.sh; the audio it finds is covered by the outputs' hash
     options="local_data_opts=$local_data_opts train_set=$train_set valid_set=$valid_set test_sets=$test_sets"
     outputs=(data/"$train_set" data/"$valid_set")
     for t in $test_sets; do outputs+=(data/"$t"); done
@@ -205,19 +205,22 @@ stage5() {
         num_utts=$(wc -l < "$dumpdir/raw/$dset/utt2spk")
         jobs=$(( nj < num_utts ? nj : num_utts ))
         python -m toolkit.bin.split_data_dir "$dumpdir/raw/$dset" "$jobs"
-        rm -rf "$units_dir/$dset"
-        mkdir -p "$units_dir/$dset"
-        run_jobs --nj "$jobs" --log "$units_dir/$dset/log/dump.JOB.log" -- \
+        # Written into <set>.tmp and renamed when complete: a failure leaves the previous units in place.
+        local tmp="$units_dir/$dset.tmp"
+        rm -rf "$tmp"
+        mkdir -p "$tmp"
+        run_jobs --nj "$jobs" --log "$tmp/log/dump.JOB.log" -- \
             python -m toolkit.bin.dump_units --discretizer "$expdir/discretizer/$discretizer" \
-            --data "$dumpdir/raw/$dset/split$jobs/JOB" --out "$units_dir/$dset/units.JOB" ${device_args[@]+"${device_args[@]}"}
-        cat $(for k in $(seq 1 "$jobs"); do echo "$units_dir/$dset/units.$k"; done) | LC_ALL=C sort > "$units_dir/$dset/units.tmp"
-        mv "$units_dir/$dset/units.tmp" "$units_dir/$dset/units"
-        rm -f "$units_dir/$dset"/units.[0-9]*
+            --data "$dumpdir/raw/$dset/split$jobs/JOB" --out "$tmp/units.JOB" ${device_args[@]+"${device_args[@]}"}
+        cat $(for k in $(seq 1 "$jobs"); do echo "$tmp/units.$k"; done) | LC_ALL=C sort > "$tmp/units"
+        rm -f "$tmp"/units.[0-9]*
         # Unit quality next to the units: usage, bitrate and, where the corpus has phone alignments, PNMI.
         local ali=()
         if [ -f "$dumpdir/raw/$dset/phone_ali" ]; then ali=(--phone-ali "$dumpdir/raw/$dset/phone_ali"); fi
-        python -m toolkit.bin.unit_report --units "$units_dir/$dset/units" --discretizer "$expdir/discretizer/$discretizer" \
-            --utt2dur "$dumpdir/raw/$dset/utt2dur" "${ali[@]+"${ali[@]}"}" --out "$units_dir/$dset" > /dev/null
+        python -m toolkit.bin.unit_report --units "$tmp/units" --discretizer "$expdir/discretizer/$discretizer" \
+            --utt2dur "$dumpdir/raw/$dset/utt2dur" "${ali[@]+"${ali[@]}"}" --out "$tmp" > /dev/null
+        rm -rf "$units_dir/$dset"
+        mv "$tmp" "$units_dir/$dset"
     done
     log "unit report of $test_sets: $(grep -h '^phones\|^bitrate' "$units_dir/${test_sets%% *}/unit_report.txt" | tr -s ' ' | paste -sd ';')"
 }
@@ -270,15 +273,20 @@ stage8() {
     for dset in $valid_set $test_sets; do
         local out="$expdir/$tag/decode/$dset"
         log "decode $tokens_dir/$dset with $expdir/$tag/best -> $out"
-        rm -rf "$out"
-        mkdir -p "$out"
-        run_jobs --nj "$inference_nj" --log "$out/log/decode.JOB.log" -- \
+        # Written into <set>.tmp and renamed when complete: a failure (a bad decode config included) leaves the
+        # previous hypotheses and scores in place.
+        local tmp="$out.tmp"
+        rm -rf "$tmp"
+        mkdir -p "$tmp"
+        run_jobs --nj "$inference_nj" --log "$tmp/log/decode.JOB.log" -- \
             python -m toolkit.bin.decode --exp "$expdir/$tag" --tokens "$tokens_dir/$dset" --config "$decode_config" \
-            --out "$out" --shard JOB --num-shards "$inference_nj" --device "$device"
+            --out "$tmp" --shard JOB --num-shards "$inference_nj" --device "$device"
         if [ "$inference_nj" -gt 1 ]; then
-            cat $(for k in $(seq 1 "$inference_nj"); do echo "$out/text.$k"; done) | LC_ALL=C sort > "$out/text"
-            rm -f "$out"/text.[0-9]*
+            cat $(for k in $(seq 1 "$inference_nj"); do echo "$tmp/text.$k"; done) | LC_ALL=C sort > "$tmp/text"
+            rm -f "$tmp"/text.[0-9]*
         fi
+        rm -rf "$out"
+        mv "$tmp" "$out"
     done
 }
 

@@ -140,7 +140,7 @@ if [ -t 1 ]; then export TOOLKIT_INTERACTIVE=1; fi
 
 # ---- stages: stageN runs the work; stageN_io sets what the .done hash covers ----
 stage1_io() {
-    inputs=(local/data.sh)
+    inputs=(local)  # every script in local/, not only data.sh; the audio it finds is covered by the outputs' hash
     options="local_data_opts=$local_data_opts sets=$(echo $all_sets)"
     outputs=()
     for dset in $all_sets; do outputs+=(data/"$dset"); done

@@ -15,9 +15,13 @@ run_sharded() {
     jobs=$(( nj < num_utts ? nj : num_utts ))
     rm -rf "$tmp"
     python -m toolkit.bin.split_data_dir "$src" "$jobs"
-    run_jobs --nj "$jobs" --log "$tmp/log/$name.JOB.log" -- \
+    # A failed job (bad audio, a full disk) leaves DST as it was; the half-written DST.tmp goes, its logs are kept.
+    if ! run_jobs --nj "$jobs" --log "$tmp/log/$name.JOB.log" -- \
         python -m "$module" "$@" --src "$src/split$jobs/JOB" --dst "$tmp/parts/JOB" \
-        --wav-dir "$tmp/wav" --final-wav-dir "$(pwd)/$dst/wav"
+        --wav-dir "$tmp/wav" --final-wav-dir "$(pwd)/$dst/wav"; then
+        rm -rf "$tmp/wav" "$tmp/parts"
+        return 1
+    fi
     local parts=()
     for k in $(seq 1 "$jobs"); do parts+=("$tmp/parts/$k"); done
     python -m toolkit.bin.combine_data_dir --concat dropped_utts --out "$tmp" "${parts[@]}"
@@ -45,7 +49,7 @@ dry_run_stage() {
 # run_stages: run stages $stage..$stop_stage; skip one whose .done hash (inputs, options) still matches.
 # With dry_run=true nothing runs: each stage is described instead (dry_run_stage).
 run_stages() {
-    local n marker logfile start rc
+    local n marker logfile start rc lock_fd=""
     if [ "${dry_run:-false}" = true ]; then
         log "dry run of stages $stage-$stop_stage: nothing is executed or written"
     fi
@@ -61,6 +65,16 @@ run_stages() {
             --inputs "${inputs[@]+"${inputs[@]}"}" --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"; then
             continue
         fi
+        # One run of a stage at a time: a second one would overwrite the first's outputs and log as it writes them.
+        # The lock goes with the process (and the jobs it starts), so a killed run never leaves it behind.
+        if command -v flock > /dev/null; then
+            exec {lock_fd}> "$marker.lock"
+            flock -n "$lock_fd" || die "stage $n (${stage_name[$n]}) is already running in another process" \
+                "(it holds $marker.lock); wait for it to finish, or give this run another --expdir or --tag"
+        fi
+        # The marker goes before the stage starts: a stage that dies half-way leaves no marker that a later run
+        # with the old options could trust.
+        rm -f "$marker"
         # Named like the stage's marker (stage7.<tag>, stage4.<discretizer>): runs of different tags or discretizers
         # started side by side (run_comparison.sh --jobs N) each keep their own log.
         logfile="$expdir/logs/$(basename "$marker").log"
@@ -78,7 +92,9 @@ run_stages() {
                 "$logfile" >&2
             exit 1
         fi
-        python -m toolkit.bin.stage mark --marker "$marker" --inputs "${inputs[@]+"${inputs[@]}"}" --options "$options"
+        python -m toolkit.bin.stage mark --marker "$marker" --inputs "${inputs[@]+"${inputs[@]}"}" \
+            --outputs "${outputs[@]+"${outputs[@]}"}" --options "$options"
+        if [ -n "${lock_fd:-}" ]; then exec {lock_fd}>&-; lock_fd=""; fi
         log "stage $n (${stage_name[$n]}) finished in $(( $(date +%s) - start )) s; log: $logfile"
     done
     if [ "${dry_run:-false}" = true ]; then return 0; fi

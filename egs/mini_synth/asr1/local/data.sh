@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data preparation for the embedded corpus: synthesise data/train, data/dev and data/test with espeak-ng.
-# The audio goes to $db_root/<set>/shard<k>/wav (like a downloaded corpus); data/<set> holds only the tables.
+# The audio goes to $db_root/<set>.<run id>/shard<k>/wav (like a downloaded corpus); data/<set> holds only the tables.
 # Deterministic: the same sizes and seed give the same corpus, whatever --nj is.
 set -euo pipefail
 
@@ -26,10 +26,12 @@ for dset in train dev test; do
     max_repeats=0
     speakers=()
     if [ "$dset" = train ]; then max_repeats=$train_max_repeats; speakers=(--num-speakers "$train_speakers"); fi
-    out="$db_root/$dset"
+    # Each run synthesises into a new folder: data/$dset keeps naming the previous audio until the new set is
+    # complete, so a failed or killed run loses nothing. Older folders of the set go once data/$dset is replaced.
+    mkdir -p "$db_root"
+    out=$(mktemp -d "$db_root/$dset.XXXXXX")
     jobs=$(( nj < count ? nj : count ))
     echo "$(date '+%H:%M:%S') synthesising $count utterances for $dset in $jobs job(s) -> $out"
-    rm -rf "$out"
     run_jobs --nj "$jobs" --log "$out/log/synth.JOB.log" -- \
         python -m toolkit.bin.synth_corpus --out "$(pwd)/$out/shardJOB" --split "$dset" --num-utts "$count" \
         --seed "$seed" --shard JOB --num-shards "$jobs" --max-repeats "$max_repeats" ${speakers[@]+"${speakers[@]}"}
@@ -39,4 +41,7 @@ for dset in train dev test; do
     python -m toolkit.bin.combine_data_dir --out "data/$dset.tmp" "${parts[@]}"
     rm -rf "data/$dset"
     mv "data/$dset.tmp" "data/$dset"
+    for old in "$db_root/$dset" "$db_root/$dset".*; do
+        if [ -e "$old" ] && [ "$old" != "$out" ]; then rm -rf "$old"; fi
+    done
 done

@@ -32,12 +32,14 @@ help_message="Usage: $0 [--train_utts N] [--dev_utts N] [--test_utts N] [--paire
 for dset in train dev test; do
     count_var="${dset}_utts"
     count=${!count_var}
-    out="$db_root/$dset"
+    # Each run synthesises into a new folder: data/$dset keeps naming the previous audio until the new set is
+    # complete, so a failed or killed run loses nothing. Older folders of the set go once data/$dset is replaced.
+    mkdir -p "$db_root"
+    out=$(mktemp -d "$db_root/$dset.XXXXXX")
     speakers=()
     if [ "$dset" = train ]; then speakers=(--num-speakers "$train_speakers"); fi
     jobs=$(( nj < count ? nj : count ))
     echo "$(date '+%H:%M:%S') synthesising $count utterances for $dset in $jobs job(s) -> $out"
-    rm -rf "$out"
     run_jobs --nj "$jobs" --log "$out/log/synth.JOB.log" -- \
         python -m toolkit.bin.synth_corpus --out "$(pwd)/$out/shardJOB" --split "$dset" --num-utts "$count" \
         --seed "$seed" --shard JOB --num-shards "$jobs" ${speakers[@]+"${speakers[@]}"}
@@ -47,6 +49,9 @@ for dset in train dev test; do
     python -m toolkit.bin.combine_data_dir --out "data/$dset.tmp" "${parts[@]}"
     rm -rf "data/$dset"
     mv "data/$dset.tmp" "data/$dset"
+    for old in "$db_root/$dset" "$db_root/$dset".*; do
+        if [ -e "$old" ] && [ "$old" != "$out" ]; then rm -rf "$old"; fi
+    done
 done
 
 python -m toolkit.bin.subset_by_label --data data/train --out data/paired --table text --max-utts "$paired_utts" --seed "$seed"
