@@ -151,7 +151,7 @@ def test_an_output_edited_after_its_stage_is_redone(recipe):
     text.write_text(text.read_text().replace("light", "lamp"))
     again = run(recipe, "--stop_stage", "3")
     assert again.returncode == 0
-    assert f"stage 3 (format audio): running (output changed since the stage wrote it: dump/raw/" in again.stdout
+    assert "stage 3 (format audio): running (output changed since the stage wrote it: dump/raw/" in again.stdout
     assert "lamp" not in text.read_text()
 
 
