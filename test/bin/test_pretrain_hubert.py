@@ -146,4 +146,4 @@ def test_a_missing_train_dir_is_a_clear_error(corpus, tmp_path, capsys):
     argv = args(corpus, tmp_path / "out")
     argv[argv.index("--train") + 1] = str(tmp_path / "nowhere")
     assert main(argv) == 1
-    assert f"{tmp_path / 'nowhere'}: data dir does not exist" in capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere'} (the training set) does not exist" in capsys.readouterr().err

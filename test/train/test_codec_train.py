@@ -157,7 +157,7 @@ def test_bad_configs_are_clear_errors(corpus, tmp_path, capsys):
     config.write_text(yaml.safe_dump(TINY))
     argv[3] = str(tmp_path / "missing")
     assert train_main(argv) == 1
-    assert "data dir does not exist" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert "missing (the training set) does not exist" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_train_save_load_encode_and_rerun(corpus, tmp_path, capsys):

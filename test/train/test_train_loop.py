@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -213,7 +215,7 @@ def test_changed_config_does_not_resume_silently(corpus, tmp_path, capsys):
     assert train_main(train_args(corpus, train_config(tmp_path / "a.yaml", epochs=1), out)) == 0
     other = train_config(tmp_path / "b.yaml", epochs=2)
     assert train_main(train_args(corpus, other, out)) == 1
-    assert "holds checkpoints of a different configuration" in capsys.readouterr().err
+    assert "holds a run of a different configuration" in capsys.readouterr().err
 
 
 def test_bad_config_is_a_clear_error(corpus, tmp_path, capsys):
@@ -290,3 +292,92 @@ def test_auto_precision_and_compile_are_decided_logged_and_kept_on_resume(corpus
     assert len(compiled_at) == 2  # compiled again at the start, not timed again
     resumed_log = (out / "train.log").read_text()[len(log_text) :]
     assert "resumed from" in resumed_log and "timing the first" not in resumed_log
+
+
+def test_the_schedule_ends_at_the_last_step_when_grad_accum_does_not_divide_the_batches(corpus, tmp_path):
+    # An epoch's last, partial accumulation is a step too: rounding the steps per epoch down ended the schedule
+    # before training did, and the last steps ran at the final learning rate.
+    out = tmp_path / "run"
+    config = train_config(
+        tmp_path / "c.yaml",
+        epochs=1,
+        optim={"lr": 1e-2, "warmup_steps": 0, "schedule": "linear", "grad_accum": 3},
+        dev={"max_utts": 2, "decode_wer": False},
+    )
+    assert train_main(train_args(corpus, config, out)) == 0
+    log_text = (out / "train.log").read_text()
+    batches = int(log_text.split(" batches per epoch")[0].rsplit(", ", 1)[1])
+    planned = int(log_text.split(" optimizer steps")[0].rsplit(", ", 1)[1])
+    assert batches % 3 != 0, "the test needs a batch count that 3 does not divide"
+    assert planned == math.ceil(batches / 3)
+    assert list_checkpoints(out / "checkpoints")[-1][0] == planned
+
+
+def test_training_stops_at_the_first_non_finite_loss(corpus, tmp_path, monkeypatch, capsys):
+    from toolkit.train import loop
+
+    calls = []
+
+    def nan_on_the_third(model, *args, **kwargs):
+        loss, stats = forward_loss(model, *args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 3 else loss), stats
+
+    monkeypatch.setattr(loop, "forward_loss", nan_on_the_third)
+    config = train_config(tmp_path / "c.yaml", epochs=1, checkpoint_every_steps=1)
+    assert train_main(train_args(corpus, config, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert "the loss is nan at step 3 (epoch 1, batch 2) (utterances " in err and "training stopped" in err
+    assert len(calls) == 3  # not one batch more
+    assert list_checkpoints(tmp_path / "run" / "checkpoints")[-1][0] == 2
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    config = train_config(tmp_path / "c.yaml", epochs=1)
+    assert train_main(train_args(corpus, config, out)) == 0
+    witness = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (witness,))
+
+    step, path = list_checkpoints(out / "checkpoints")[-1]
+    state = torch.load(path, weights_only=True)
+    state["progress"]["extra"] = Payload()
+    torch.save(state, path)
+    assert train_main(train_args(corpus, config, out)) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: refusing to load it" in err and "could run code" in err
+    assert not witness.exists()
+
+
+def test_changed_training_data_does_not_resume_the_finished_run(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    config = train_config(tmp_path / "c.yaml", epochs=1)
+    assert train_main(train_args(corpus, config, out)) == 0
+    changed = tmp_path / "train_changed"
+    shutil.copytree(corpus["train"], changed)
+    speech = changed / "speech"
+    speech.write_text("".join(speech.read_text().splitlines(keepends=True)[:-1]))  # one utterance fewer
+    argv = train_args(corpus, config, out)
+    argv[argv.index("--train") + 1] = str(changed)
+    assert train_main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{out} was trained on other data: the training set ({changed}) has changed" in err
+    moved = tmp_path / "train_moved"  # the same data under another path resumes (here: finds the run complete)
+    shutil.copytree(corpus["train"], moved)
+    argv[argv.index("--train") + 1] = str(moved)
+    assert train_main(argv) == 0
+
+
+def test_a_second_training_into_the_same_folder_is_refused(corpus, tmp_path, capsys):
+    from toolkit.train import run_dir
+
+    out = tmp_path / "run"
+    config = train_config(tmp_path / "c.yaml", epochs=1)
+    with run_dir.claimed(out):  # what a training in progress holds
+        assert train_main(train_args(corpus, config, out)) == 1
+        assert f"{out} is being trained by pid {os.getpid()}" in capsys.readouterr().err
+        assert not (out / "checkpoints").exists()
+    assert train_main(train_args(corpus, config, out)) == 0

@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = TextTokenizer.load(Path((exp / "tokenizers").read_text().strip()) / "text")
         examples = load_examples(args.tokens, layout)
         choice = choose_precision(cfg.precision, device, cpu_matmul_bound=False)
+        model = load_speech_lm(exp / "best").to(device).eval()
     except (ConfigError, TableError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     examples = examples[args.shard - 1 :: args.num_shards]
-    model = load_speech_lm(exp / "best").to(device).eval()
     prompts = [example_prompt(e, layout, use_bos) for e in examples]
     # A prompt that fills the model's positions (GPT-2: 1024) leaves no room for a transcript. Such an utterance gets
     # an empty hypothesis (scored as deletions) instead of stopping the whole set; the warning names them.

@@ -25,8 +25,9 @@ import torch
 from toolkit.audio import AudioError
 from toolkit.config import ConfigError, load_config
 from toolkit.device import device_option
-from toolkit.fileio import TableError
+from toolkit.fileio import TableError, describe_error
 from toolkit.train.distill import DistillConfig, DistillPaths, distill
+from toolkit.train.run_dir import RunInUseError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             teacher_cache=Path(args.teacher_cache) if args.teacher_cache else None,
         )
         result = distill(cfg, paths, device, stop_after_steps=args.stop_after_steps)
-    except (ConfigError, AudioError, TableError, FileNotFoundError, ValueError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, AudioError, TableError, ValueError, FloatingPointError, RunInUseError, OSError) as e:
+        # OSError: also a full disk (checkpoints are written atomically: the last complete one stays).
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests)

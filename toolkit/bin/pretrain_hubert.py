@@ -39,10 +39,11 @@ from toolkit.audio import AudioError
 from toolkit.config import ConfigError, load_config
 from toolkit.datadir import DataDir
 from toolkit.device import device_option
-from toolkit.fileio import TableError, write_table
+from toolkit.fileio import TableError, describe_error, write_table
 from toolkit.models.hubert_pretrain import SAMPLE_RATE
 from toolkit.train.hubert import Paths, PretrainConfig, pretrain, read_units, read_wave
 from toolkit.train.loop import PROGRESS_INTERVAL_S
+from toolkit.train.run_dir import RunInUseError
 
 ENCODE_BATCH = 32  # utterances per discretizer call when computing the targets
 
@@ -153,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             prepare_targets,
             stop_after_steps=args.stop_after_steps,
         )
-    except (ConfigError, TableError, FileNotFoundError, ValueError, AudioError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, AudioError, TableError, ValueError, FloatingPointError, RunInUseError, OSError) as e:
+        # OSError: also a full disk (checkpoints are written atomically: the last complete one stays).
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     if result["complete"] and result["steps"] >= 0:
         print(f"pretrained {result['steps']} steps in {result['elapsed_s']:.0f} s; {Path(args.out) / 'model'}")

@@ -18,9 +18,10 @@ import torch
 
 from toolkit.config import ConfigError, load_config
 from toolkit.device import device_option
-from toolkit.fileio import TableError
+from toolkit.fileio import TableError, describe_error
 from toolkit.train.config import TrainConfig
 from toolkit.train.loop import TrainPaths, train
+from toolkit.train.run_dir import RunInUseError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(TrainConfig, args.config, args.set)
         paths = TrainPaths(Path(args.train), Path(args.valid), Path(args.tokenizers), Path(args.out))
         result = train(cfg, paths, device)
-    except (ConfigError, TableError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, TableError, ValueError, FloatingPointError, RunInUseError, OSError) as e:
+        # OSError: also a full disk (checkpoints are written atomically: the last complete one stays).
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     print(f"trained {result['steps']} steps in {result['elapsed_s']:.0f} s; best {result['best']:.4f}; {args.out}")
     return 0

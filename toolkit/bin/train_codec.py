@@ -19,8 +19,9 @@ import torch
 from toolkit.audio import AudioError
 from toolkit.config import ConfigError, load_config
 from toolkit.device import device_option
-from toolkit.fileio import TableError
+from toolkit.fileio import TableError, describe_error
 from toolkit.train.codec import CodecPaths, CodecTrainConfig, train_codec
+from toolkit.train.run_dir import RunInUseError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(CodecTrainConfig, args.config, args.set)
         result = train_codec(cfg, CodecPaths(Path(args.train), Path(args.valid), Path(args.out)), device=device)
-    except (ConfigError, AudioError, TableError, FileNotFoundError, ValueError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, AudioError, TableError, ValueError, FloatingPointError, RunInUseError, OSError) as e:
+        # OSError: also a full disk (checkpoints are written atomically: the last complete one stays).
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests)

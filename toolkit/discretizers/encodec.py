@@ -42,6 +42,7 @@ from toolkit.audio import resample
 from toolkit.device import resolve_device
 from toolkit.discretizers.base import read_config, write_config
 from toolkit.fileio import atomic_write
+from toolkit.models.loading import named_load_errors
 
 TYPE = "encodec"
 INFO_NAME = "encodec_info.yaml"
@@ -124,7 +125,8 @@ def load_model(name: str, device: torch.device):
     if looks_local and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{name}: no EnCodec model folder here (no config.json); train one or fix `model`")
     try:
-        model = EncodecModel.from_pretrained(name)
+        with named_load_errors(name, "codec"):
+            model = EncodecModel.from_pretrained(name)
     except OSError as e:
         raise ValueError(f"model {name!r}: cannot load an EnCodec model ({str(e).splitlines()[0]})") from None
     if model.config.chunk_length_s is not None:

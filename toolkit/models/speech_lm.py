@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Pretrain
 
 from toolkit.config import from_dict as config_from_dict
 from toolkit.models import attention  # noqa: F401 (registers the eager_fast_dropout attention with transformers)
+from toolkit.models.loading import named_load_errors
 from toolkit.tokenizers.vocab import VocabLayout
 
 ARCHS = ("llama", "gpt2")
@@ -186,7 +187,8 @@ def load_speech_lm(
     model_dir: str | Path, attn_implementation: str = "sdpa", dtype: torch.dtype = torch.float32
 ) -> PreTrainedModel:
     """A model saved by save_speech_lm (or any causal LM folder), in eval mode."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation=attn_implementation, dtype=dtype)
+    with named_load_errors(model_dir, "speech LM"):
+        model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation=attn_implementation, dtype=dtype)
     return model.eval()
 
 

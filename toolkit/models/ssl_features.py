@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from toolkit.models.loading import named_load_errors
+
 SAMPLE_RATE = 16000  # every HuBERT / WavLM / wav2vec 2.0 checkpoint works at 16 kHz
 NORMALIZE_EPS = 1e-7  # Wav2Vec2FeatureExtractor's variance floor
 
@@ -100,7 +102,8 @@ def load_ssl_model(model: str, device: str = "cpu") -> torch.nn.Module:
     elif not os.path.isfile(os.path.join(model, "config.json")):
         raise FileNotFoundError(f"model folder {model} has no config.json; save it with save_pretrained")
     try:
-        loaded = AutoModel.from_pretrained(model)
+        with named_load_errors(model, "speech model"):
+            loaded = AutoModel.from_pretrained(model)
     except OSError as e:  # not cached while offline, no such repo, no network
         raise FileNotFoundError(f"model {model}: not a local folder and cannot be loaded from the hub ({e})") from None
     for name in ("encoder", "_get_feat_extract_output_lengths"):

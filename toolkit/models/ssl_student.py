@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from toolkit.models.loading import named_load_errors
 from toolkit.models.ssl_features import SAMPLE_RATE, frame_counts, normalize_waveform, wants_normalized_audio
 from toolkit.models.teacher_cache import check_model_source, model_folder
 
@@ -96,7 +97,8 @@ def load_student(
         else:
             raise ValueError(f"student_config: {type(config).__name__} of {name} has no option {key!r}")
     kwargs = {"attn_implementation": "eager"} if attention else {}
-    model = AutoModel.from_pretrained(name, config=config, **kwargs)
+    with named_load_errors(name, "speech model"):
+        model = AutoModel.from_pretrained(name, config=config, **kwargs)
     for attr in ("feature_extractor", "_get_feat_extract_output_lengths"):
         if not hasattr(model, attr):
             raise ValueError(f"student {name}: {type(model).__name__} is not a wav2vec2-style speech model")

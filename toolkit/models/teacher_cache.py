@@ -42,6 +42,7 @@ import torch
 
 from toolkit.fileio import atomic_write
 from toolkit.losses.pad_prior import significance_prior
+from toolkit.models.loading import named_load_errors
 
 log = logging.getLogger("toolkit.distill")
 CACHE_FORMAT = 1
@@ -152,7 +153,8 @@ def load_text_teacher(name: str, device: str | torch.device = "cpu"):
 
     tokenizer = load_text_tokenizer(name)
     try:
-        model = AutoModel.from_pretrained(name, attn_implementation="eager")
+        with named_load_errors(name, "text teacher"):
+            model = AutoModel.from_pretrained(name, attn_implementation="eager")
     except OSError as e:  # not cached while offline, no such repo, no network
         raise FileNotFoundError(f"teacher {name}: not a local folder and cannot be loaded from the hub ({e})") from None
     if getattr(model.config, "is_encoder_decoder", False):

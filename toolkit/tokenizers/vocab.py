@@ -93,6 +93,19 @@ class VocabLayout:
 
     @classmethod
     def load(cls, path: str | Path) -> VocabLayout:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-        return cls(text_size=raw["text_size"], speech_size=raw["speech_size"], special=tuple(raw["special"]))
+        try:
+            with open(path, encoding="utf-8") as f:
+                raw = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path} does not exist: run the tokenizer stage first") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a valid vocabulary file ({e}); rerun the tokenizer stage") from None
+        try:
+            layout = cls(text_size=raw["text_size"], speech_size=raw["speech_size"], special=tuple(raw["special"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(
+                f"{path}: not a vocabulary layout (missing or malformed {e}); rerun the tokenizer stage"
+            ) from None
+        if not (isinstance(layout.text_size, int) and isinstance(layout.speech_size, int)):
+            raise ValueError(f"{path}: text_size and speech_size must be whole numbers")
+        return layout

@@ -67,3 +67,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore(state: dict[str, Any], parts: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Load each `parts[key]` (a module, optimizer, scheduler or scaler) from `state[key]`, the RNG states too, and
+    return the saved progress. A checkpoint that does not fit (another model size, a file put there by hand) is a
+    ValueError naming the folder, not a shape-mismatch traceback."""
+    try:
+        for key, part in parts.items():
+            part.load_state_dict(state[key])
+        set_rng_state(state["rng"])
+        return state["progress"]
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{directory}: its newest checkpoint does not fit this run ({first}); it was written by another "
+            "configuration or version. Train into a new directory, or delete the checkpoints to start over"
+        ) from None

@@ -46,14 +46,16 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
-from toolkit.config import load_yaml, save_config, to_dict
+from toolkit.config import save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
 from toolkit.hardware import autocast, check_precision, resolve_precision
 from toolkit.losses.codec import LossConfig, MelLoss, snr_db
 from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts, init_for_training
 from toolkit.models.codec_quantizer import QuantizerConfig, quantize
-from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train import run_dir
+from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
+from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.codec")
@@ -251,19 +253,16 @@ def train_codec(
 ) -> dict:
     """Train (or resume, or report a finished run) on `device`. `stop_after` ends the run after that step with a
     checkpoint, as a kill would (tests use it)."""
-    device = torch.device(device)
+    with run_dir.claimed(paths.out):
+        return _train_codec(cfg, paths, stop_after, torch.device(device))
+
+
+def _train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | None, device: torch.device) -> dict:
     out = paths.out
     saved = out / "config.yaml"
     done_file = out / "done.json"
-    if (
-        saved.exists()
-        and load_yaml(saved) != to_dict(cfg)
-        and (list_checkpoints(out / "checkpoints") or done_file.exists())
-    ):
-        raise ValueError(
-            f"{out} holds a run of a different configuration ({saved}); "
-            "resume with the same config, or train into a new directory"
-        )
+    started = bool(list_checkpoints(out / "checkpoints")) or done_file.exists()
+    run_dir.check_resume(out, to_dict(cfg), {"the training set": paths.train, "the dev set": paths.valid}, started)
     if done_file.exists() and (out / "model" / "config.json").exists():
         result = json.loads(done_file.read_text())
         result["already_complete"] = True
@@ -289,11 +288,7 @@ def train_codec(
     progress = {"step": 0, "history": []}
     state = load_latest(ckpt_dir)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        progress = state["progress"]
+        progress = restore(state, {"model": model, "optimizer": optimizer, "scheduler": scheduler}, ckpt_dir)
         _trim_curves(out / "curves.csv", progress["step"])
         log.info(f"resumed from {ckpt_dir} at step {progress['step']}")
     if not (out / "curves.csv").exists():
@@ -352,7 +347,7 @@ def train_codec(
         mel = mel_loss(x, y)
         loss = cfg.loss.time_weight * time_l1 + cfg.loss.mel_weight * mel + cfg.loss.commitment_weight * commit
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"step {step + 1}: the loss is {loss.item()}; lower optim.lr")
+            raise non_finite_loss(loss.item(), step + 1, 0, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if o.grad_clip > 0:

@@ -81,7 +81,7 @@ import yaml
 from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
-from toolkit.config import ConfigError, load_yaml, save_config, to_dict
+from toolkit.config import save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
 from toolkit.hardware import autocast, check_precision, resolve_precision
@@ -108,11 +108,12 @@ from toolkit.models.teacher_cache import (
     teacher_entries,
     tokenize,
 )
-from toolkit.train import distributed
-from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train import distributed, run_dir
+from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.data import make_batches, shard_batches, spread_subset
 from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.distill")
@@ -345,7 +346,7 @@ def distill(
 ) -> dict:
     """Distil (or resume, or report a finished run) into paths.out. Returns a summary; "already_complete" when the
     run had finished before, "stopped" when `stop_after_steps` ended it early."""
-    with distributed.session(torch.device(device)) as dist:
+    with distributed.session(torch.device(device)) as dist, run_dir.claimed(paths.out, dist.is_main):
         return _distill(cfg, paths, dist, stop_after_steps)
 
 
@@ -355,12 +356,9 @@ def _distill(
     device = dist.device
     out = paths.out
     saved, done_file = out / "config.yaml", out / "done.json"
-    started = list_checkpoints(out / "checkpoints") or (out / "model").exists() or done_file.exists()
-    if started and saved.exists() and load_yaml(saved) != _plain(cfg):
-        raise ConfigError(
-            f"{out} holds a run of a different configuration ({saved}); "
-            "rerun with the same config, or distil into a new --out"
-        )
+    started = bool(list_checkpoints(out / "checkpoints")) or (out / "model").exists() or done_file.exists()
+    data = {"the paired training set": paths.data, "the dev set": paths.dev}
+    run_dir.check_resume(out, _plain(cfg), data, started, dist.is_main)
     if done_file.exists() and (out / "model" / "config.json").is_file():
         return {**json.loads(done_file.read_text()), "already_complete": True}
 
@@ -516,13 +514,8 @@ def _distill(
     progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "history": []}
     state = load_latest(ckpt_dir)
     if state is not None:
-        student.model.load_state_dict(state["student"])
-        projection.load_state_dict(state["projection"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        progress = state["progress"]
+        parts = {"student": student.model, "projection": projection, "optimizer": optimizer}
+        progress = restore(state, {**parts, "scheduler": scheduler, "scaler": scaler}, ckpt_dir)
         dist.check_resume(state, ckpt_dir)
         if dist.is_main:
             trim_curves(out, progress["step"])
@@ -597,9 +590,8 @@ def _distill(
             with dist.no_sync(ddp_net, not boundary):
                 loss, stats = batch_loss(train_set, [train_set.utts[i] for i in batches[index]], ddp_net)
                 if not math.isfinite(stats["loss"]):
-                    raise FloatingPointError(
-                        f"step {progress['step'] + 1}: the loss is {stats['loss']}; lower optim.lr"
-                    )
+                    utts = [train_set.utts[i] for i in batches[index]]
+                    raise non_finite_loss(stats["loss"], progress["step"] + 1, epoch, index, utts)
                 scaler.scale(loss / o.grad_accum).backward()
             running["loss"] += stats["loss"]
             running["n"] += 1

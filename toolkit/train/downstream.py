@@ -48,17 +48,18 @@ from torch import nn
 from tqdm import tqdm
 
 from toolkit.audio import load_audio, resample
-from toolkit.config import ConfigError, load_yaml, save_config, to_dict
+from toolkit.config import ConfigError, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.hardware import autocast, check_precision, resolve_precision
 from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig
 from toolkit.models.downstream_task import DownstreamTask, default_label_table, save_task
 from toolkit.scoring.slu import compute_slots, score_intents
-from toolkit.train import distributed
-from toolkit.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train import distributed, run_dir
+from toolkit.train.checkpoint import load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.data import make_batches, shard_batches, spread_subset
 from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.train")
@@ -295,7 +296,7 @@ def train_downstream(
     calls this (one process: `device`; several: DDP, see the module docstring)."""
     if not cfg.upstream:
         raise ConfigError("upstream is not set: give the frozen upstream's hub name or folder (--upstream)")
-    with distributed.session(device) as dist:
+    with distributed.session(device) as dist, run_dir.claimed(paths.out, dist.is_main):
         return _train(cfg, paths, dist, stop_after_steps)
 
 
@@ -305,11 +306,9 @@ def _train(
     device = dist.device
     out = paths.out
     saved = out / "config.yaml"
-    if (out / "checkpoints").exists() and saved.exists() and load_yaml(saved) != to_dict(cfg):
-        raise ConfigError(
-            f"{out} holds a run of a different configuration ({saved}); rerun with the same config, "
-            "or train into a new --out"
-        )
+    started = (out / "checkpoints").exists() or (out / "head.pt").is_file()
+    data = {"the training set": paths.train, "the dev set": paths.valid}
+    run_dir.check_resume(out, to_dict(cfg), data, started, dist.is_main)
     if (out / "head.pt").is_file():
         if dist.is_main:
             print(f"{out}: downstream training is complete (head in {out / 'head.pt'}); nothing to do")
@@ -371,11 +370,7 @@ def _train(
     progress: dict = {"epoch": 0, "batch": 0, "step": 0, "history": [], "best": None}
     state = load_latest(ckpt_dir)
     if state is not None:
-        task.head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        progress = state["progress"]
+        progress = restore(state, {"head": task.head, "optimizer": optimizer, "scheduler": scheduler}, ckpt_dir)
         dist.check_resume(state, ckpt_dir)
         log.info(
             f"resumed from {ckpt_dir} at step {progress['step']} "
@@ -437,10 +432,7 @@ def _train(
             with dist.no_sync(model, not boundary):
                 loss = model(hidden, mask, [train_set.labels[u] for u in ids], ids)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss at epoch {epoch + 1} batch {index} (utterances {', '.join(ids[:3])}...); "
-                        "lower optim.lr"
-                    )
+                    raise non_finite_loss(loss.item(), progress["step"] + 1, epoch, index, ids)
                 (loss / cfg.optim.grad_accum).backward()
             running["loss"] += loss.item()
             running["n"] += 1

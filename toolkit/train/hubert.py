@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from toolkit.audio import audio_info, load_audio, resample
-from toolkit.config import ConfigError, load_yaml, save_config, to_dict
+from toolkit.config import save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import TableError, iter_table
 from toolkit.hardware import autocast, check_precision, resolve_precision
@@ -51,10 +51,12 @@ from toolkit.models.hubert_pretrain import (
     num_frames,
     span_mask,
 )
-from toolkit.train.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train import run_dir
+from toolkit.train.checkpoint import load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.config import OptimConfig
 from toolkit.train.data import make_batches
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.train")
@@ -298,13 +300,21 @@ def pretrain(
     stop_after_steps: int | None = None,
 ) -> dict[str, float]:
     """Train (or resume) into paths.out; `prepare_targets` gives the frame targets (see the module docstring)."""
+    with run_dir.claimed(paths.out):
+        return _pretrain(cfg, paths, device, prepare_targets, stop_after_steps)
+
+
+def _pretrain(
+    cfg: PretrainConfig,
+    paths: Paths,
+    device: torch.device,
+    prepare_targets: TargetPreparer,
+    stop_after_steps: int | None,
+) -> dict[str, float]:
     saved = paths.out / "config.yaml"
     started = any((paths.out / name).exists() for name in ("checkpoints", "targets", "model"))
-    if started and saved.exists() and load_yaml(saved) != to_dict(cfg):
-        raise ConfigError(
-            f"{paths.out} holds a run of a different configuration ({saved}); "
-            "rerun with the same config, or train into a new --out"
-        )
+    data = {"the training set": paths.train, "the dev set": paths.valid}
+    run_dir.check_resume(paths.out, to_dict(cfg), data, started)
     if (paths.out / "model" / "config.json").is_file():
         print(f"{paths.out}: pretraining is complete (model in {paths.out / 'model'}); nothing to do")
         return {"steps": -1, "elapsed_s": 0.0, "complete": 1.0}
@@ -344,12 +354,9 @@ def pretrain(
     progress = {"epoch": 0, "batch": 0, "step": 0, "history": []}
     state = load_latest(ckpt_dir)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        progress = state["progress"]
+        progress = restore(
+            state, {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}, ckpt_dir
+        )
         log.info(
             f"resumed from {ckpt_dir} at step {progress['step']} "
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
@@ -392,8 +399,13 @@ def pretrain(
             rng = np.random.default_rng([cfg.seed, epoch, index])
             batch = make_batch(cfg, train_data, train_units, [train_utts[i] for i in batches[index]], rng, True)
             loss, stats = batch_loss(model, batch, cfg, device)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise non_finite_loss(
+                    value, progress["step"] + 1, epoch, index, [train_utts[i] for i in batches[index]]
+                )
             scaler.scale(loss / cfg.optim.grad_accum).backward()
-            running["loss"] += loss.item()
+            running["loss"] += value
             running["acc"] += stats.get("acc_masked", 0.0)
             running["n"] += 1
             bar.update(1)

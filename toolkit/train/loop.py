@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from toolkit.config import load_yaml, save_config, to_dict
+from toolkit.config import save_config, to_dict
 from toolkit.decode.greedy import greedy_decode
 from toolkit.fileio import atomic_write
 from toolkit.hardware import autocast, resolve_precision
@@ -31,9 +31,9 @@ from toolkit.models.speech_lm import build_speech_lm, save_speech_lm
 from toolkit.scoring.asr import asr_summary, compute_asr
 from toolkit.tokenizers.text import TextTokenizer
 from toolkit.tokenizers.vocab import VocabLayout
-from toolkit.train import distributed
+from toolkit.train import distributed, run_dir
 from toolkit.train.augment import maskable_positions, time_mask
-from toolkit.train.checkpoint import list_checkpoints, load_latest, rng_state, save_checkpoint, set_rng_state
+from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.compiling import StepCompiler
 from toolkit.train.config import TrainConfig
 from toolkit.train.curves import Curves
@@ -48,6 +48,7 @@ from toolkit.train.data import (
     shard_batches,
     spread_subset,
 )
+from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.train")
@@ -138,7 +139,7 @@ def evaluate(model, examples: list[Example], layout, tokenizer, cfg: TrainConfig
 def train(cfg: TrainConfig, paths: TrainPaths, device: torch.device) -> dict[str, float]:
     """Train (or resume) on `device`; under torchrun, one DDP process per GPU or CPU process."""
     # The process group is destroyed on every exit, a config error included, so that torchrun's peers are released.
-    with distributed.session(device) as dist:
+    with distributed.session(device) as dist, run_dir.claimed(paths.out, dist.is_main):
         return _train(cfg, paths, dist)
 
 
@@ -157,11 +158,14 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
     valid_examples = load_examples(paths.valid, layout)
     lengths = [sequence_length(e, cfg.use_bos) for e in train_examples]
     saved = paths.out / "config.yaml"
-    if list_checkpoints(paths.out / "checkpoints") and saved.exists() and load_yaml(saved) != to_dict(cfg):
-        raise ValueError(
-            f"{paths.out} holds checkpoints of a different configuration ({saved}); "
-            "resume with the same config, or train into a new directory (--tag)"
-        )
+    data = {
+        "the training set": paths.train,
+        "the dev set": paths.valid,
+        "the vocabulary": paths.tokenizers / "vocab.json",
+        "the text tokenizer": paths.tokenizers / "text",
+    }
+    started = bool(list_checkpoints(paths.out / "checkpoints"))
+    run_dir.check_resume(paths.out, to_dict(cfg), data, started, dist.is_main)
     if dist.is_main:
         save_config(cfg, saved)
         layout.save(paths.out / "vocab.json")
@@ -180,7 +184,8 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
 
     # The same batching as the epochs below, so that the schedule ends where training does.
     batches_per_epoch = len(shard_batches(epoch_batches(0), 0, dist.world))
-    steps_per_epoch = max(1, batches_per_epoch // cfg.optim.grad_accum)
+    # An epoch ends with an optimizer step on its last, partial accumulation too (see the loop): round up.
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.optim.grad_accum))
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
@@ -196,12 +201,9 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
 
     state = load_latest(ckpt_dir)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        progress = state["progress"]
+        progress = restore(
+            state, {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}, ckpt_dir
+        )
         log.info(
             f"resumed from {ckpt_dir} at step {progress['step']} "
             f"(epoch {progress['epoch'] + 1}, batch {progress['batch']})"
@@ -266,8 +268,11 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             boundary = (index + 1) % cfg.optim.grad_accum == 0 or index + 1 == len(batches)
             with dist.no_sync(ddp_model, not boundary):
                 loss, stats = compute_batch_loss(ddp_model, batch, layout, cfg, device, generator, compiler.forward)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise non_finite_loss(value, progress["step"] + 1, epoch, index, [e.uttid for e in batch])
                 scaler.scale(loss / cfg.optim.grad_accum).backward()
-            running += loss.item()
+            running += value
             running_n += 1
             bar.update(1)
             if not boundary:
