@@ -58,6 +58,7 @@ def test_make_sequences_reports_and_skips_mismatches(tmp_path, tokenizers, caplo
         "no_text": {"count": 1, "first": ["u3"]},
         "no_units": {"count": 1, "first": ["u4"]},
         "empty": {"count": 2, "first": ["u5", "u6"]},
+        "no_text_tokens": {"count": 0, "first": []},
     }
     assert f"1 utterances are in {units} but not in {text}; skipped (first: u3)" in caplog.text
     assert f"1 utterances are in {text} but not in {units}; skipped (first: u4)" in caplog.text
@@ -83,3 +84,20 @@ def test_tokenizers_load_checks_the_layout(tmp_path, tokenizers):
     VocabLayout(tokenizers.text.size + 1, tokenizers.units.speech_size).save(tmp_path / "tok" / "vocab.json")
     with pytest.raises(ValueError, match="does not match the tokenizers"):
         Tokenizers.load(tmp_path / "tok")
+
+
+def test_a_text_tokenizer_that_gives_no_tokens_is_refused(tmp_path, tokenizers, monkeypatch, caplog):
+    # Training on such sequences asks the LM for <text_end> alone: loss 0 over no text, then nan. Stage 6 must stop.
+    units = write(tmp_path / "units", "u1 0 1\nu2 2\n")
+    text = write(tmp_path / "text", "u1 ab\nu2 ba\n")
+    monkeypatch.setattr(tokenizers.text, "encode_batch", lambda texts: [[] for _ in texts])
+    with pytest.raises(ValueError, match=r"text: the text tokenizer gives no tokens for any transcript \(e.g. 'u1'"):
+        make_sequences(units, text, tokenizers, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    real = type(tokenizers.text).encode_batch.__get__(tokenizers.text)
+    monkeypatch.setattr(
+        tokenizers.text, "encode_batch", lambda texts: [[] if t == "ba" else real([t])[0] for t in texts]
+    )
+    stats = make_sequences(units, text, tokenizers, tmp_path / "out")
+    assert stats["utterances"] == 1 and stats["skipped"]["no_text_tokens"] == {"count": 1, "first": ["u2"]}
+    assert "1 utterances have a transcript the text tokenizer turns into no tokens; skipped (first: u2)" in caplog.text

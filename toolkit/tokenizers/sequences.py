@@ -126,7 +126,7 @@ def make_sequences(units_path: str | Path, text_path: str | Path, tokenizers: To
 def _make_sequences(units_path, text_path, tokenizers: Tokenizers, out_dir: Path) -> dict:
     texts = read_table(text_path, allow_empty_value=True)
     totals = _Totals()
-    skipped = {"no_text": _Skipped(), "no_units": _Skipped(), "empty": _Skipped()}
+    skipped = {"no_text": _Skipped(), "no_units": _Skipped(), "empty": _Skipped(), "no_text_tokens": _Skipped()}
     seen: dict[str, int] = {}
     with atomic_write(out_dir / "speech") as speech_out, atomic_write(out_dir / "text") as text_out:
         batch: list[tuple[str, list[int]]] = []
@@ -146,12 +146,18 @@ def _make_sequences(units_path, text_path, tokenizers: Tokenizers, out_dir: Path
                 raise TableError(units_path, lineno, f"'{uttid}': {e}") from None
             batch.append((uttid, units))
             if len(batch) == BATCH:
-                _write_batch(batch, texts, tokenizers, speech_out, text_out, totals)
+                _write_batch(batch, texts, tokenizers, speech_out, text_out, totals, skipped)
                 batch = []
-        _write_batch(batch, texts, tokenizers, speech_out, text_out, totals)
+        _write_batch(batch, texts, tokenizers, speech_out, text_out, totals, skipped)
         for uttid in texts:
             if uttid not in seen:
                 skipped["no_units"].add(uttid)
+        if totals.utterances == 0 and skipped["no_text_tokens"].count:
+            first = skipped["no_text_tokens"].first[0]
+            raise ValueError(
+                f"{text_path}: the text tokenizer gives no tokens for any transcript (e.g. '{first}': "
+                f"'{texts[first]}'); its vocabulary does not cover this corpus's text: check the tokenizer config"
+            )
         if totals.utterances == 0:
             raise ValueError(f"{units_path} and {text_path}: no utterance has both units and a transcript")
     _report(skipped, units_path, text_path)
@@ -171,13 +177,17 @@ def _make_sequences(units_path, text_path, tokenizers: Tokenizers, out_dir: Path
     return stats
 
 
-def _write_batch(batch, texts, tokenizers: Tokenizers, speech_out, text_out, totals: _Totals) -> None:
+def _write_batch(batch, texts, tokenizers: Tokenizers, speech_out, text_out, totals: _Totals, skipped) -> None:
     if not batch:
         return
     layout = tokenizers.layout
     speech_tokens = tokenizers.units.encode_batch([units for _, units in batch])
     text_tokens = tokenizers.text.encode_batch([texts[uttid] for uttid, _ in batch])
     for (uttid, units), speech, text in zip(batch, speech_tokens, text_tokens, strict=True):
+        if not text:
+            # A transcript the tokenizer turns into nothing would train the LM to answer with <text_end> alone.
+            skipped["no_text_tokens"].add(uttid)
+            continue
         speech_out.write(f"{uttid} {' '.join(map(str, layout.speech_ids(speech)))}\n")
         text_out.write(f"{uttid} {' '.join(map(str, layout.text_ids(text)))}\n")
         totals.utterances += 1
@@ -194,6 +204,7 @@ def _report(skipped: dict[str, _Skipped], units_path, text_path) -> None:
         "no_text": f"are in {units_path} but not in {text_path}",
         "no_units": f"are in {text_path} but not in {units_path}",
         "empty": "have no units or an empty transcript",
+        "no_text_tokens": "have a transcript the text tokenizer turns into no tokens",
     }
     for reason, s in skipped.items():
         if s.count:
