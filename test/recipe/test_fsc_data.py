@@ -207,3 +207,35 @@ def test_header_and_speaker_mismatch(tmp_path, corpus, capsys):
 def test_missing_csv(tmp_path, capsys):
     assert prepare(tmp_path / "nowhere", tmp_path / "out") == 1
     assert "nowhere/data/train_data.csv: no such file" in capsys.readouterr().err
+
+
+def test_the_advice_without_librispeech_works_through_run_sh(tmp_path, corpus):
+    # Without LIBRISPEECH, the message suggests --local_data_opts "--distill_data false": through run.sh that must
+    # prepare and format the task data and plan the no-distillation baseline, not fail on data/librispeech_10h.
+    root, _ = corpus
+    recipe = copy_recipe(tmp_path)
+    env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
+    for name in ("FSC", "LIBRISPEECH"):
+        env.pop(name, None)
+    base = ["./run.sh", "--ngpu", "0", "--nj", "1"]
+    refused = subprocess.run(
+        [*base, "--stop_stage", "1", "--local_data_opts", f"--db_root {root}"],
+        cwd=recipe,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert refused.returncode != 0 and '--local_data_opts \\"--distill_data false\\"' not in refused.stderr
+    assert '--local_data_opts "--distill_data false"' in refused.stdout + refused.stderr
+    opts = ["--local_data_opts", f"--distill_data false --db_root {root}"]
+    proc = subprocess.run([*base, "--stop_stage", "2", *opts], cwd=recipe, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert sorted(p.name for p in (recipe / "dump/raw").iterdir()) == ["test", "train", "valid"]
+    plan = subprocess.run(
+        [*base, "--stage", "4", "--stop_stage", "4", "--dry_run", "true", *opts],
+        cwd=recipe,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert plan.returncode == 0 and "distill_config=none" in plan.stdout

@@ -35,7 +35,8 @@ db_root=${db_root:-${LIBRISPEECH:-}}
 where="Set LIBRISPEECH in $(pwd)/db.sh (or export it), or pass --librispeech DIR to local/data.sh
        (run.sh: --local_data_opts \"--librispeech DIR\"), DIR being the folder holding train-clean-100/ and dev-clean/.
        The recipe does not download: get train-clean-100.tar.gz and dev-clean.tar.gz from https://www.openslr.org/12
-       and extract them there. (--local_data_opts \"--distill_data false\" prepares the task data only.)"
+       and extract them there. (run.sh --local_data_opts \"--distill_data false\" prepares the task data only and runs the
+       no-distillation baseline.)"
 [ -n "$db_root" ] || die "the LibriSpeech folder (distillation data) is not set.
        $where"
 # Both subsets are checked before any work, so that a missing one is reported at once.

@@ -52,6 +52,17 @@ if ! [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]]; then
     echo "$0: --stage and --stop_stage must be numbers" >&2
     exit 1
 fi
+# Without the distillation data (--local_data_opts "--distill_data false": the task data only) the recipe runs the
+# no-distillation baseline.
+distill_sets=(--distill_set librispeech_10h --distill_valid librispeech_dev)
+if [[ " $local_data_opts " == *" --distill_data false "* ]]; then
+    if [ "$distill_config" != none ] && [ "$distill_config" != conf/distill/pad_slocal.yaml ]; then
+        echo "$0: --distill_config $distill_config needs the distillation data; drop --distill_data false" >&2
+        exit 1
+    fi
+    distill_config=none
+    distill_sets=(--distill_set "" --distill_valid "")
+fi
 if [ -z "$tag" ]; then
     if [ "$distill_config" = none ]; then tag=none; else tag=$(basename "${distill_config%.*}"); fi
 fi
@@ -60,8 +71,7 @@ all_folds=""
 for k in 1 2 3 4 5; do all_folds="$all_folds fold${k}_train fold${k}_dev fold${k}_test"; done
 common=(
     --tasks er
-    --distill_set librispeech_10h
-    --distill_valid librispeech_dev
+    "${distill_sets[@]}"
     --local_data_opts "--distill_data true $local_data_opts"
     # slu.sh trims only the first set of --er_sets (fold 1's training set in stages 1-3, which list every fold):
     # limits wider than the corpus trim nothing, so every fold trains on all its turns alike.

@@ -30,6 +30,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# Without the distillation data (--local_data_opts "--distill_data false": the task data only) the recipe runs the
+# no-distillation baseline; slu.sh options given on the command line still come after and win.
+no_distill=()
+if [[ " $local_data_opts " == *" --distill_data false "* ]]; then
+    no_distill=(--distill_config none --distill_set "" --distill_valid "")
+fi
+
 ./slu.sh \
     --tasks ic \
     --ic_sets "train devel test" \
@@ -40,4 +47,5 @@ done
     --distill_config conf/distill/pad_slocal.yaml \
     --nj 8 \
     --ngpu 1 \
+    "${no_distill[@]+"${no_distill[@]}"}" \
     "${args[@]+"${args[@]}"}"
