@@ -317,3 +317,39 @@ def test_the_loss_traces_as_one_graph(kind: str, text_eps: float):
     z, x = random_batch()
     explanation = torch._dynamo.explain(sld_loss)(z, x, LAYOUT, SLDLossConfig(kind=kind, text_eps=text_eps))
     assert explanation.graph_count == 1, explanation.break_reasons
+
+
+def release_reference_kl(z: torch.Tensor, x: torch.Tensor, eps: float = 0.1, tau: float = 1.0) -> float:
+    """The release's KL written position by position, as its batches are: every sequence padded to its block, so
+    each position with a real input token has a label, the one after <text_end> being padding (no class: q' = eps/K
+    everywhere). Labels that are not speech tokens are clamped to speech class 0. Summed, divided by B, times tau^2."""
+    total = 0.0
+    batch, length = x.shape
+    for b in range(batch):
+        for t in range(length):
+            if x[b, t] == 0:  # a pad input: no row
+                continue
+            label = int(x[b, t + 1]) if t + 1 < length else 0
+            q = torch.full((K,), eps / K)
+            if label != 0:  # padding has no class
+                q[label - S0 if label >= S0 else 0] += 1 - eps
+            r = torch.softmax(q / tau, dim=-1)
+            log_p = torch.log_softmax(z[b, t, S0:] / tau, dim=-1)
+            total += float((r * (torch.log(r) - log_p)).sum())
+    return total * tau**2 / batch
+
+
+@pytest.mark.parametrize("tau", [1.0, 2.0])
+def test_release_compat_matches_the_release_position_for_position(tau: float):
+    # Including the row whose input is <text_end>: the release adds its KL (against a uniform target), also in the
+    # longest sequence of a batch, where <text_end> is the last position and nothing is padded after it.
+    z, x = random_batch(3)
+    x = torch.cat([x, ids([1, 9, 7, 8, 2, 6, 5, 5, 6, 3])])
+    z = torch.cat([z, torch.randn(1, 10, V, generator=torch.Generator().manual_seed(9))])
+    _, st = sld_loss(z, x, LAYOUT, SLDLossConfig(release_compat=True, tau=tau))
+    assert st["kl_speech"] == pytest.approx(release_reference_kl(z, x, tau=tau), rel=1e-5)
+    # Without the <text_end> rows the sum would be short by exactly their KL against the uniform target / B.
+    ends = x == 3
+    log_p = torch.log_softmax(z[ends][:, S0:] / tau, dim=-1)
+    end_rows = float((-math.log(K) - log_p.mean(-1)).sum()) * tau**2 / x.shape[0]
+    assert end_rows > 0.01

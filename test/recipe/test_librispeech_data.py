@@ -246,8 +246,10 @@ def test_recipe_configs_load():
         assert cfg.batching.max_sequences * cfg.optim.grad_accum == 64
         assert cfg.batching.max_sequences * cfg.batching.max_len <= cfg.batching.max_tokens
         assert cfg.loss.kind == name.split("_")[1]
-    release = load_config(TrainConfig, conf / "train_sld_release.yaml").loss
-    assert release.release_compat and release.alpha == 0.008
+    release = load_config(TrainConfig, conf / "train_sld_release.yaml")
+    assert release.loss.release_compat and release.loss.alpha == 0.008
+    # The release's sequences have no <bos>, and its time masking covers every input token, specials included.
+    assert release.use_bos is False and release.time_mask_scope == "release"
 
     hubert = discretizer_config(conf / "discretizer/hubert_large_km2000.yaml")
     assert (hubert.model, hubert.layer, hubert.num_units) == ("facebook/hubert-large-ll60k", 23, 2000)

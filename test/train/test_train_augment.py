@@ -59,3 +59,13 @@ def test_bad_arguments():
         time_mask(X, 0.3, LAYOUT.mask_id, maskable[:, :3])
     with pytest.raises(ValueError, match="maskable"):
         time_mask(X, 0.3, LAYOUT.mask_id, maskable.int())
+
+
+def test_the_release_scope_masks_every_input_token_specials_included_with_text_end():
+    from toolkit.train.augment import mask_token
+
+    maskable = maskable_positions(X, LAYOUT, "release")
+    assert maskable.int().tolist() == [[1, 1, 1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0, 0, 0]]
+    assert mask_token(LAYOUT, "release") == LAYOUT.text_end_id and mask_token(LAYOUT, "all") == LAYOUT.mask_id
+    out = time_mask(X, 1.0, mask_token(LAYOUT, "release"), maskable)
+    assert out.tolist() == [[3] * 8 + [0], [3] * 5 + [0] * 4]

@@ -175,17 +175,27 @@ def speech_kl(
 
 
 def release_kl(
-    logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor, layout: VocabLayout, cfg: SLDLossConfig
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    kinds: torch.Tensor,
+    layout: VocabLayout,
+    cfg: SLDLossConfig,
+    input_ids: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """KL_speech as the authors' release computes it (release_compat=True). Three differences from `speech_kl`:
 
     1. the target is softmax(q' / tau) over the K speech classes (`kl_target(..., release_compat=True)`);
     2. the KL is summed over all positions and classes and divided by the batch size B ("batchmean" over the
        sequences), then scaled by tau^2 as in the formula, so alpha = 0.008 is the matching weight;
-    3. non-speech positions are included with their label clamped to speech class 0. Our reading: every position
-       with a target (kind != KIND_IGNORE: text tokens, <text_end> and <speech_end> too) takes part, and all but the
-       speech-token targets get the one-hot on speech class 0 before smoothing; pads, the last position and other
-       ignored positions are left out.
+    3. non-speech positions are included with their label clamped to speech class 0: every position with a target
+       (kind != KIND_IGNORE: text tokens, <text_end> and <speech_end> too) takes part, and all but the speech-token
+       targets get the one-hot on speech class 0 before smoothing.
+
+    And one consequence of how the release batches: it pads every sequence to its block length, so the position
+    whose *input* is <text_end> (its target is padding) is a row too, with a uniform target (a padding label has no
+    class: q' is eps / K everywhere, and its softmax is uniform). That row is added here for every sequence, also
+    for the longest one of a batch, whose <text_end> is the last position. Pads after it are left out, as the
+    release leaves them out.
 
     Returns (the term, the number of positions summed over).
     """
@@ -197,7 +207,13 @@ def release_kl(
     z = logits[rows][:, layout.speech_offset : layout.speech_offset + k].float()
     log_p = torch.log_softmax(z / cfg.tau, dim=-1)
     r = kl_target(labels, k, cfg.eps, cfg.tau, release_compat=True)
-    return _kl_rows(r, log_p).sum() * cfg.tau**2 / logits.shape[0], rows.sum()
+    total = _kl_rows(r, log_p).sum()
+    ends = input_ids == layout.text_end_id
+    z_end = logits[ends][:, layout.speech_offset : layout.speech_offset + k].float()
+    log_p_end = torch.log_softmax(z_end / cfg.tau, dim=-1)
+    # KL(uniform || p) = -log K - mean_k log p(k), per row.
+    total = total + (-math.log(k) - log_p_end.mean(dim=-1)).sum()
+    return total * cfg.tau**2 / logits.shape[0], rows.sum() + ends.sum()
 
 
 def text_uniform_ce(
@@ -253,7 +269,10 @@ def sld_loss(
         loss = loss + cfg.speech_weight * ce_speech
     kl = None
     if cfg.kind == "sld":
-        kl, _ = (release_kl if cfg.release_compat else speech_kl)(logits, targets, kinds, layout, cfg)
+        if cfg.release_compat:
+            kl, _ = release_kl(logits, targets, kinds, layout, cfg, input_ids)
+        else:
+            kl, _ = speech_kl(logits, targets, kinds, layout, cfg)
         loss = loss + cfg.alpha * kl
 
     with torch.no_grad():

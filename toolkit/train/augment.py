@@ -9,6 +9,8 @@ Which tokens are maskable (`maskable_positions`, scope):
               <speech_end>, <text_end>, <mask>) and <pad> are never masked, because they mark the format's
               boundaries that the model and the decoder rely on.
     "speech"  speech tokens only, for users who want the text history left intact.
+    "release" the SLD release exactly: every input position but padding, specials included, replaced by
+              <text_end> (the release's mask is its end-of-text token) instead of <mask> (`mask_token`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from toolkit.tokenizers.vocab import VocabLayout
 
-MASK_SCOPES = ("all", "speech")
+MASK_SCOPES = ("all", "speech", "release")
 
 
 def speech_positions(input_ids: torch.Tensor, layout: VocabLayout) -> torch.Tensor:
@@ -26,13 +28,21 @@ def speech_positions(input_ids: torch.Tensor, layout: VocabLayout) -> torch.Tens
 
 
 def maskable_positions(input_ids: torch.Tensor, layout: VocabLayout, scope: str = "all") -> torch.Tensor:
-    """Bool mask of the tokens time masking may replace: "all" = text and speech tokens, "speech" = speech tokens."""
+    """Bool mask of the tokens time masking may replace: "all" = text and speech tokens, "speech" = speech tokens,
+    "release" = every token but padding."""
     if scope == "speech":
         return speech_positions(input_ids, layout)
     if scope == "all":
         # Specials come first in the layout, so "not special, not pad" is exactly the text and speech blocks.
         return (input_ids >= layout.text_offset) & (input_ids < layout.size)
+    if scope == "release":
+        return input_ids != layout.pad_id
     raise ValueError(f"time-mask scope must be one of {MASK_SCOPES}, got {scope!r}")
+
+
+def mask_token(layout: VocabLayout, scope: str) -> int:
+    """The id masked positions get: <mask>, or <text_end> for the release's scope."""
+    return layout.text_end_id if scope == "release" else layout.mask_id
 
 
 def time_mask(

@@ -53,7 +53,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there)
     use_bos: bool = True  # a <bos> gives the first speech token a predictor
     time_mask_p: float = 0.0  # probability of replacing an input token by <mask> during training
-    time_mask_scope: str = "all"  # all | speech
+    time_mask_scope: str = "all"  # all | speech | release (toolkit/train/augment.py)
     seed: int = 1
     # auto | fp32 | bf16 | fp16 (GPU only). auto: bf16 (fp16 on GPUs without bf16) only where this host runs it
     # natively and faster, else fp32; chosen at start-up by toolkit.hardware and logged with its measured figures.

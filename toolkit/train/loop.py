@@ -32,7 +32,7 @@ from toolkit.scoring.asr import asr_summary, compute_asr
 from toolkit.tokenizers.text import TextTokenizer
 from toolkit.tokenizers.vocab import VocabLayout
 from toolkit.train import distributed, run_dir
-from toolkit.train.augment import maskable_positions, time_mask
+from toolkit.train.augment import mask_token, maskable_positions, time_mask
 from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.compiling import StepCompiler
 from toolkit.train.config import TrainConfig
@@ -106,7 +106,7 @@ def compute_batch_loss(
     inputs = ids
     if generator is not None and cfg.time_mask_p > 0:
         maskable = maskable_positions(ids, layout, cfg.time_mask_scope)
-        inputs = time_mask(ids, cfg.time_mask_p, layout.mask_id, maskable, generator)
+        inputs = time_mask(ids, cfg.time_mask_p, mask_token(layout, cfg.time_mask_scope), maskable, generator)
     return forward(model, inputs.to(device), mask.to(device), ids.to(device), layout, cfg)
 
 
