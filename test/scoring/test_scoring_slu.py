@@ -63,9 +63,9 @@ def test_ic_writes_score_and_errors(tmp_path):
 def test_parse_slots():
     text = "set  an alarm for B-time seven thirty E-time B-date today E-date"
     assert parse_slots(text) == [("time", "seven thirty"), ("date", "today")]
-    # The closing tag must name the same type, and a type must match whole: E-timezone does not close B-time.
+    # The closing tag must name the same type; as in s3prl's metric it matches as a prefix: E-timezone closes B-time.
     assert parse_slots("B-time seven E-date") == []
-    assert parse_slots("B-time seven E-timezone") == []
+    assert parse_slots("B-time seven E-timezone") == [("time", "seven")]
     # Stray tags inside a hypothesis value are dropped from the value.
     assert parse_slots("B-time seven E-date thirty E-time", clean_values=True) == [("time", "seven thirty")]
     assert strip_tags("set B-time seven E-time now") == "set seven now"
@@ -142,3 +142,20 @@ def test_score_sf_writes_reports_and_transcript_wer(tmp_path, caplog):
     assert "value:     time: 'seven thirty' -> 'seven thirteen' (3 char error(s))" in report
     assert "B-" not in (tmp_path / "hyp.trn").read_text()
     assert (tmp_path / "score_wer" / "result.txt").exists()
+
+
+def test_a_malformed_hypothesis_scores_as_in_s3prl():
+    # s3prl reads B-playlist ... E-playlist_owner as the playlist slot "jazz" (its closing tag matches as a prefix):
+    # CER 0, type F1 100; a stricter parser would make the value "jazz E-playlist_owner x" (CER 50 after cleaning).
+    ref = {"u": "play B-playlist jazz E-playlist"}
+    hyp = {"u": "play B-playlist jazz E-playlist_owner x E-playlist"}
+    s, _ = compute_slots(ref, hyp)
+    assert (s["slot_value_cer"], s["slot_type_f1"], s["slot_edit_f1"]) == (0.0, 100.0, 100.0)
+
+
+def test_slot_edit_counts_each_reference_value_once_as_s3prl():
+    # A repeated reference value is a TP each time one hypothesis value equals it; extra hypothesis values of a
+    # reference type are not charged, a miss is one FN and one FP.
+    assert slot_edit_counts([("a", "x"), ("a", "x")], [("a", "x")], full=False) == (2, 0, 0)
+    assert slot_edit_counts([("a", "x")], [("a", "y"), ("a", "z")], full=False) == (0, 1, 1)
+    assert slot_edit_counts([("a", "x")], [("a", "x"), ("a", "y"), ("b", "z")], full=True) == (1, 1, 0)

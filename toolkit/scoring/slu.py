@@ -5,13 +5,17 @@ Intent labels are plain strings; a label made of slots joins them with '|' (Flue
 
 Slot-filling transcripts wrap each slot value in tags: `set an alarm for B-time seven thirty E-time`. A slot is
 `B-<type> <value> E-<same type>` with the shortest value that closes it. Every SF rate is reported in percent.
+
+Parsing and counting follow s3prl's slot-filling metric (s3prl/metric/slot_filling.py), quirks included, so that
+numbers compare with SUPERB's: a closing tag is matched as a prefix (`E-playlist` closes `B-playlist` at the start
+of `E-playlist_owner`), stray tags are cleaned out of hypothesis values only, and slot-edit F1 counts each reference
+value once against all hypothesis values of its type (extra hypothesis values of a reference type are not charged).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +87,11 @@ def score_intents(
 # ---------------------------------------------------------------------------------------------------------------
 # Slot filling
 
-# Lookarounds keep tags whole words, so `E-time` does not close a slot at the start of `E-timezone`.
-SLOT_PATTERN = re.compile(r"(?<!\S)B-(\S+) (.+?) E-\1(?!\S)")
+# s3prl's pattern: no word boundaries, so `E-time` closes a slot at the start of `E-timezone` (see the docstring).
+SLOT_PATTERN = re.compile(r"B-(\S+) (.+?) E-\1")
 _TAG = re.compile(r"^[BE]-\S+$")
+_OPEN_TAG = re.compile(r"B-\S+ ")
+_CLOSE_TAG = re.compile(r" E-\S+")
 
 Slot = tuple[str, str]  # (type, value)
 
@@ -95,10 +101,15 @@ def strip_tags(text: str) -> str:
     return " ".join(w for w in text.split() if not _TAG.match(w))
 
 
+def clean_value(value: str) -> str:
+    """A hypothesis slot value without the tags left inside it: each `B-<x> ` and ` E-<x>` removed (as s3prl)."""
+    return _CLOSE_TAG.sub("", _OPEN_TAG.sub("", value))
+
+
 def parse_slots(text: str, clean_values: bool = False) -> list[Slot]:
     """(type, value) pairs in order of appearance; `clean_values` drops stray tags that a hypothesis left inside."""
     found = SLOT_PATTERN.findall(" ".join(text.split()))
-    return [(t, strip_tags(v) if clean_values else v) for t, v in found]
+    return [(t, clean_value(v) if clean_values else v) for t, v in found]
 
 
 def slot_type_f1(ref_slots: Sequence[Slot], hyp_slots: Sequence[Slot]) -> float:
@@ -141,25 +152,31 @@ def slot_value_pairs(ref_slots: Sequence[Slot], hyp_slots: Sequence[Slot]) -> li
 
 
 def slot_edit_counts(ref_slots: Sequence[Slot], hyp_slots: Sequence[Slot], full: bool) -> tuple[int, int, int]:
-    """(TP, FP, FN) of exact value matches per slot type, values compared as multisets.
+    """(TP, FP, FN) of exact value matches per slot type, counted as s3prl's slot-edit F1 counts them.
 
-    Only types in this utterance's reference are counted, unless `full`, which also charges hypothesis-only
-    types as false positives (the SLURP/SUPERB "full" variant).
+    Each reference value is a TP when any hypothesis value of its type equals it; otherwise an FN, and also an FP
+    when the hypothesis has values of that type. Only types in this utterance's reference are counted, unless
+    `full`, which also charges every value of a hypothesis-only type as an FP (the "full" variant).
     """
-    ref_by_type: dict[str, Counter[str]] = {}
-    hyp_by_type: dict[str, Counter[str]] = {}
+    ref_by_type: dict[str, list[str]] = {}
+    hyp_by_type: dict[str, list[str]] = {}
     for t, v in ref_slots:
-        ref_by_type.setdefault(t, Counter())[v] += 1
+        ref_by_type.setdefault(t, []).append(v)
     for t, v in hyp_slots:
-        hyp_by_type.setdefault(t, Counter())[v] += 1
-    types = set(ref_by_type) | (set(hyp_by_type) if full else set())
+        hyp_by_type.setdefault(t, []).append(v)
     tp = fp = fn = 0
-    for t in types:
-        r, h = ref_by_type.get(t, Counter()), hyp_by_type.get(t, Counter())
-        matched = sum((r & h).values())
-        tp += matched
-        fn += sum(r.values()) - matched
-        fp += sum(h.values()) - matched
+    for t, values in ref_by_type.items():
+        hyp_values = hyp_by_type.get(t)
+        for v in values:
+            if hyp_values is None:
+                fn += 1
+            elif v in hyp_values:
+                tp += 1
+            else:
+                fn += 1
+                fp += 1
+    if full:
+        fp += sum(len(v) for t, v in hyp_by_type.items() if t not in ref_by_type)
     return tp, fp, fn
 
 
