@@ -133,3 +133,20 @@ def test_an_id_escaping_dst_is_refused_and_nothing_is_written_outside(tmp_path, 
         assert main(["--src", str(src), "--dst", str(dst), "--no-progress", *extra]) == 1
         assert "id 'spk1-../../../escaped' contains a path separator" in capsys.readouterr().err
     assert set(tmp_path.rglob("*")) == before
+
+
+def test_a_full_disk_while_writing_audio_is_a_message(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from toolkit.bin import format_data_dir
+
+    src = build_data_dir(tmp_path / "in", durations=[0.5, 0.6])
+
+    def full_disk(path, wave, sr):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(format_data_dir, "write_wav", full_disk)
+    dst = tmp_path / "out"
+    assert format_main(["--src", str(src), "--dst", str(dst), "--sample-rate", "8000", "--no-progress"]) == 1
+    assert "spk0-utt000.wav: No space left on device" in capsys.readouterr().err
+    assert not dst.exists()

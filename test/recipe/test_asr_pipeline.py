@@ -13,6 +13,7 @@ import yaml
 
 from toolkit.datadir import load_data_dir
 from toolkit.fileio import read_table
+from toolkit.validate import validate_data_dir
 
 from conftest import build_data_dir
 
@@ -180,3 +181,17 @@ def test_a_stage_already_running_elsewhere_is_refused(recipe):
     assert "stage 1 (data preparation) is already running in another process" in proc.stderr
     assert not (recipe / "data/train").exists()
     assert run(recipe, "--stop_stage", "1").returncode == 0  # released with the process that held it
+
+
+def test_stereo_audio_the_message_and_the_channel_option_it_suggests(recipe, tmp_path):
+    import soundfile as sf
+
+    from conftest import tone
+
+    sf.write(tmp_path / "corpus/audio/dev/spk0-utt000.wav", tone(0.5, 16000, channels=2), 16000, subtype="PCM_16")
+    refused = run(recipe, "--stop_stage", "3")
+    assert refused.returncode != 0 and "2 channels; pick one with --channel N" in refused.stderr
+    proc = run(recipe, "--stop_stage", "3", "--channel", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert validate_data_dir(recipe / "dump/raw/dev", sample_rate=16000) == []
+    assert run(recipe, "--stop_stage", "3", "--channel", "x").returncode == 1

@@ -381,3 +381,21 @@ def test_a_second_training_into_the_same_folder_is_refused(corpus, tmp_path, cap
         assert f"{out} is being trained by pid {os.getpid()}" in capsys.readouterr().err
         assert not (out / "checkpoints").exists()
     assert train_main(train_args(corpus, config, out)) == 0
+
+
+def test_a_full_disk_while_writing_a_checkpoint_is_a_message_and_leaves_no_partial_file(
+    corpus, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from toolkit.train import checkpoint
+
+    def full_disk(state, f):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(f.name))
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    out = tmp_path / "run"
+    assert train_main(train_args(corpus, train_config(tmp_path / "c.yaml", epochs=1), out)) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.endswith(".tmp")]
