@@ -23,3 +23,23 @@ def test_a_broken_vocab_json_names_the_file(tmp_path, content, message):
     (tmp_path / "vocab.json").write_text(content)
     with pytest.raises(ValueError, match=rf"{tmp_path / 'vocab.json'}: .*{message}"):
         VocabLayout.load(tmp_path / "vocab.json")
+
+
+def test_a_crafted_head_is_refused_and_runs_nothing(tmp_path):
+    from pathlib import Path
+
+    import torch
+
+    from toolkit.fileio import UnsafeCheckpointError
+    from toolkit.models.downstream_task import read_task
+
+    witness = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (witness,))
+
+    torch.save({"kind": "ic", "head": {}, "extra": Payload()}, tmp_path / "head.pt")
+    with pytest.raises(UnsafeCheckpointError, match=r"head.pt: refusing to load it: .* could run code"):
+        read_task(tmp_path / "head.pt")
+    assert not witness.exists()
