@@ -4,7 +4,7 @@ small codec that `toolkit.bin.train_codec` trains for the embedded recipe).
 
 A bandwidth picks the number of codebooks n_q (the model's own rule: floor(kbps * 1000 / (frame_rate *
 log2(codebook_size))); for the 24 kHz model 1.5 -> 2, 3 -> 4, 6 -> 8, 12 -> 16, 24 -> 32), and `keep_codebooks`
-may keep only the first k of them. Serialisation (METHODS.md section 1, our choice): the codes of one frame are
+may keep only the first k of them. Serialisation (docs/methods.md section 1, our choice): the codes of one frame are
 written codebook by codebook, codebook c with its own offset in the speech block,
 
     unit = c * codebook_size + code_c,   frames in time order   ->   frames * n_q units per utterance,

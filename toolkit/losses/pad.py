@@ -1,7 +1,7 @@
 """PAD: prior-informed adaptive knowledge distillation from a text encoder (teacher) to a speech encoder (student).
 
 Ni et al., "Adaptive Knowledge Distillation between Text and Speech Pre-trained Models" (ICASSP 2023); written from
-METHODS.md section 2 (no code was released; the reconstructed parts are marked "our choice"). Speech units s_1..s_m
+docs/methods.md section 2 (no code was released; the reconstructed parts are marked "our choice"). Speech units s_1..s_m
 are the student's frame outputs (already projected to the teacher's size by the caller), text units t_1..t_n the
 teacher's token outputs:
 
@@ -65,7 +65,7 @@ def _layers(value: object, name: str) -> tuple[int, ...] | None:
 
 @dataclass
 class PADLossConfig:
-    """Which distillation loss, and the options METHODS.md leaves open ("our choice" below).
+    """Which distillation loss, and the options docs/methods.md leaves open ("our choice" below).
 
     kind:               glob | tlocal (baselines), pad_glob | pad_tlocal | pad_slocal (PAD), joint.
     prior:              "asp" (attention-based significance prior) or "uniform" (ablation). It sets the weights P_S,
@@ -79,7 +79,7 @@ class PADLossConfig:
     num_anchors:        None = n per utterance, the number of non-special text tokens (our choice), or a fixed
                         count >= 1; clipped to the utterance's frame count.
     span_pool:          how frames of a span are pooled: "mean" (our choice; the only one implemented).
-    speech_asp_layers:  student attention layers averaged for P_S: None = all (METHODS' default) or indices.
+    speech_asp_layers:  student attention layers averaged for P_S: None = all (the paper's default, docs/methods.md section 2) or indices.
     text_asp_layers:    teacher attention layers averaged for P_T: None = all or indices.
     sentence_pooling:   sentence vector of glob: "mean" (our choice) or "first" (SPLAT: first position).
     global_kind, local_kind, global_weight, local_weight: the two parts of kind="joint" and their weights.
@@ -241,7 +241,7 @@ def pad_loss(
     text [B, N, D] + text_mask [B, N] bool: the teacher's outputs and its attention mask (special tokens included).
     speech_attn / text_attn: per layer [B, H, M, M] / [B, H, N, N] attention maps (`output_attentions=True`); needed
         only where an ASP is used (prior="asp" for pad_*, anchors="asp" for pad_slocal).
-    text_local_mask [B, N] bool: the tokens of the local losses, text_mask without [CLS]/[SEP] (METHODS: special
+    text_local_mask [B, N] bool: the tokens of the local losses, text_mask without [CLS]/[SEP] (docs/methods.md section 2: special
         tokens are excluded for local losses); default text_mask. The global losses use text_mask. P_T is computed
         from the attention over text_mask and renormalised to text_local_mask (`restrict_prior`).
     Returns (loss, stats) with stats "loss" and, for joint, "global" and "local".

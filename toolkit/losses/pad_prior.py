@@ -1,7 +1,7 @@
 """PAD's building blocks: significance priors, max-cosine alignment, AASA anchors and span pooling.
 
 Ni et al., "Adaptive Knowledge Distillation between Text and Speech Pre-trained Models" (ICASSP 2023); written from
-METHODS.md section 2 (no code was released). The losses that use these are in `toolkit.losses.pad`.
+docs/methods.md section 2 (no code was released). The losses that use these are in `toolkit.losses.pad`.
 
 Conventions: units are batched [B, L, D] with a bool mask [B, L] (True = a real unit). Masks are right-padded (the
 real units are a prefix), as Hugging Face encoders produce them; `anchor_positions` with method "stride" and

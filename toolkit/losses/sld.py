@@ -1,7 +1,7 @@
 """Losses of the speech-text decoder-only LM: Loss Masking (`lm`), multimodal CE (`ce`) and SLD (`sld`).
 
 Chen et al., "Loss Masking Is Not Needed in Decoder-only Transformer for Discrete-token-based ASR" (ICASSP 2024).
-Written from the formulas in METHODS.md section 1. One sequence per utterance,
+Written from the formulas in docs/methods.md section 1. One sequence per utterance,
 
     [<bos>] x_1..x_m <speech_end> y_1..y_n <text_end> <pad>...
 
@@ -90,7 +90,7 @@ def next_token_targets(input_ids: torch.Tensor, layout: VocabLayout) -> tuple[to
     itself is <pad>. `kinds` [B, L] (long): KIND_SPEECH for a speech token or <speech_end>, KIND_TEXT for a text
     token or <text_end>, KIND_IGNORE where the target is IGNORE_INDEX.
 
-    BOS (our choice, METHODS section 1): a <bos> at the start is allowed and then the first speech token x_1 is
+    BOS (our choice, docs/methods.md section 1): a <bos> at the start is allowed and then the first speech token x_1 is
     predicted from it, like every other speech token. Without a <bos> the sequence starts with x_1, which has no
     predictor and so is never a target; nothing else changes.
     """

@@ -1,6 +1,6 @@
 """The frozen text teacher of PAD distillation, and a disk cache of its outputs.
 
-The teacher (METHODS.md section 2: a pretrained text encoder, frozen) is any transformers text encoder loaded with
+The teacher (docs/methods.md section 2: a pretrained text encoder, frozen) is any transformers text encoder loaded with
 `AutoModel` + `AutoTokenizer` from a hub name or a local folder. Per transcript it gives:
 
     input_ids  [n]     the tokenizer's ids, special tokens ([CLS], [SEP]) included

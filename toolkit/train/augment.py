@@ -1,11 +1,11 @@
-"""Time masking, the training-time augmentation of the SLD release (METHODS section 1).
+"""Time masking, the training-time augmentation of the SLD release (docs/methods.md section 1).
 
 Each maskable *input* token is replaced by <mask> with probability p (the release uses p = 0.3; p = 0 disables).
 The caller computes the targets from the unmasked ids (`toolkit.losses.sld.sld_loss` takes the unmasked ids) and
 feeds the masked copy to the model, so the model still has to predict the true next token. Never used at inference.
 
 Which tokens are maskable (`maskable_positions`, scope):
-    "all"     (default) every text and speech token: METHODS says "each input token"; special tokens (<bos>,
+    "all"     (default) every text and speech token: docs/methods.md section 1.4 allows it; special tokens (<bos>,
               <speech_end>, <text_end>, <mask>) and <pad> are never masked, because they mark the format's
               boundaries that the model and the decoder rely on.
     "speech"  speech tokens only, for users who want the text history left intact.

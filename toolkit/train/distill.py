@@ -1,65 +1,14 @@
-"""PAD distillation: a frozen text teacher teaches a speech SSL student on paired speech/transcripts.
+"""PAD distillation: a frozen text teacher teaches a speech SSL student on paired speech and transcripts.
 
-METHODS.md section 2 (Ni et al., ICASSP 2023). The teacher is any transformers text encoder (AutoModel +
-AutoTokenizer, hub name or folder; frozen, its last layer's token outputs are the text units); the student any
-transformers wav2vec2-style speech model (HuBERT, wav2vec 2.0, WavLM; updated; its last hidden layer by default,
-`student_layer` for another, are the speech units). The loss is `toolkit.losses.pad.pad_loss` (glob, tlocal,
-pad_glob, pad_tlocal, pad_slocal, joint; `loss:` is a `PADLossConfig`). Special tokens are excluded from the local
-losses through `text_local_mask`.
+The method is docs/methods.md section 2; how it runs here (which layers, what is switched off while distilling,
+attention maps, the teacher cache, batching, outputs) is section 3. The teacher is any transformers text encoder
+(hub name or folder), the student any wav2vec2-style speech model (HuBERT, wav2vec 2.0, WavLM); the loss is
+`toolkit.losses.pad.pad_loss` (`loss:` is a `PADLossConfig`). A linear projection bridges different hidden sizes.
 
-Choices made here (METHODS leaves them open; all configurable):
-- **(our choice)** When the hidden sizes differ, a linear projection student_dim -> teacher_dim is trained with the
-  student and thrown away afterwards (saved to out/projection.pt for reference only). None when they are equal.
-- `student_layer: null` is the model's `last_hidden_state`; an integer i is `hidden_states[i]` (0: the input of
-  the first transformer layer). For stable-layer-norm models (the Large ones) transformers 5.x takes
-  hidden_states[N] before the encoder's final layer norm, so `student_layer: N` is not the same as null there.
-- `freeze_feature_encoder: true`: the CNN waveform encoder is not updated (as in wav2vec 2.0 / HuBERT
-  fine-tuning; it also halves the backward cost on a CPU).
-- `spec_augment: false`: the student sees the whole clean utterance its transcript describes (the models' own
-  time/feature masking, on by default in hub configs, is switched off while distilling).
-- `student_config: {key: value}` overrides options of the student's config while distilling (e.g.
-  `attention_dropout: 0.0`, which also keeps dropout out of the attention maps that P_S is read from). LayerDrop
-  (0.1 in the hub's Base configs) is set to 0 when the loss reads P_S or `student_layer` is set: a skipped layer
-  has no attention map and no hidden state. The saved student gets its original config back: only its weights
-  change.
-- Whole utterances only (distillation matches an utterance with its full transcript, so no random crops):
-  utterances longer than `batching.max_seconds` are skipped and counted, as are those shorter than one frame,
-  those with an empty transcript and those with more tokens than the teacher takes.
-- Without `--dev`, `dev.holdout_fraction` of the paired utterances (picked with `seed`) is held out for a dev loss.
-
-Attention maps: ASP priors need them (P_T for prior "asp" in the pad_* losses; P_S for pad_glob with prior "asp" and
-for pad_slocal with anchors "asp"). In transformers 5.x the default "sdpa" attention silently returns no maps for
-`output_attentions=True` (an empty tuple and a warning), so the student is loaded with attn_implementation="eager"
-exactly when P_S is needed (and checked to return one map per layer); the teacher always runs eagerly. In training
-mode the maps the model returns are taken after attention dropout (transformers' eager attention), so P_S is noisy
-unless `student_config: {attention_dropout: 0.0}`.
-
-Teacher cache (`teacher_cache: true`, the default): the teacher's outputs and P_T of every train and dev utterance are
-computed once before training into out/teacher_cache (or `--teacher-cache DIR`, which runs with the same teacher can
-share) and read from memory at each step; the teacher never runs during training. Entries are fingerprinted by the
-teacher's files, the transcript and the prior's layers (see `toolkit.models.teacher_cache`). `teacher_cache: false`
-runs the teacher on every batch instead.
-
-Batching: utterances of similar length, padded audio up to `batching.max_batch_seconds` per batch. Group-norm
-students (HuBERT-Base, wav2vec2-base) are not exact under zero padding (the first conv normalises over the whole
-time axis), so for them each waveform goes through the CNN alone (see `toolkit.models.ssl_student`); the rest of the
-model runs batched with a frame attention mask. Layer-norm students get a sample attention mask.
-
-Training: AdamW (no weight decay on 1-d parameters), warmup and linear/cosine decay (toolkit.train.schedule),
-gradient clipping and accumulation, fp32/bf16/fp16 autocast, the last `keep_last` checkpoints every
-`checkpoint_every_steps` steps and at the end of every epoch. Under torchrun
-(`torchrun --nproc_per_node 4 -m toolkit.bin.distill ...`) every process takes every N-th batch of the epoch and DDP
-averages the gradients (one process with `optim.grad_accum: N` makes the same updates); the main process alone
-computes the teacher cache (the others then read it), the dev loss, the checkpoints and the saved student.
-Everything random in a batch (dropout, layerdrop) depends only on (seed, epoch, batch), and the checkpoint holds
-student, projection, optimizer, scheduler and the position in the data: a run killed at any moment (kill -9) and
-restarted ends with the same weights as one never interrupted (on CPU). `stop_after_steps` ends a call after N more
-optimizer steps with a checkpoint.
-
-Outputs in --out: config.yaml (resolved), train.log, curves.csv, checkpoints/, teacher_cache/, model/ (the student:
-save_pretrained, plus the source's preprocessor_config.json when it has one; written atomically at the end),
-projection.pt (when there is a projection), done.json (written last). A rerun after completion says so; a different
-config in a started run folder is an error.
+Training follows the toolkit's rules: AdamW, warmup and decay, clipping and accumulation, autocast, checkpoints
+that resume exactly after kill -9 (on CPU), DDP under torchrun, one writer per output folder, and a rerun after
+completion that says so. Outputs in --out: config.yaml, data.json, train.log, curves.csv, checkpoints/,
+teacher_cache/, model/ (the distilled student), projection.pt (when there is a projection) and done.json.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fluent Speech Commands, the PAD paper's setup (METHODS.md section 2): distil bert-base-uncased into
+# Fluent Speech Commands, the PAD paper's setup (docs/methods.md section 2): distil bert-base-uncased into
 # facebook/wav2vec2-base on 10 h of LibriSpeech with PAD-SLocal, then SUPERB's intent classification (IC) on the
 # frozen result: action|object|location, one head each, an utterance right only when all three are.
 #     1. set FSC and LIBRISPEECH in db.sh (the recipe never downloads; see README.md)

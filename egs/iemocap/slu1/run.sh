@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# IEMOCAP, the PAD paper's setup (METHODS.md section 2): distil bert-base-uncased into facebook/wav2vec2-base on 10 h
+# IEMOCAP, the PAD paper's setup (docs/methods.md section 2): distil bert-base-uncased into facebook/wav2vec2-base on 10 h
 # of LibriSpeech with PAD-SLocal, then SUPERB's emotion recognition (ER: neu, hap + exc, ang, sad) on the frozen
 # result, one leave-one-session-out fold: train on four sessions, test on session --fold.
 #     1. set IEMOCAP and LIBRISPEECH in db.sh (the recipe never downloads; see README.md)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LibriSpeech, the SLD paper's setup (METHODS.md section 1): HuBERT-Large k-means units (or WavLM-Large, EnCodec),
+# LibriSpeech, the SLD paper's setup (docs/methods.md section 1): HuBERT-Large k-means units (or WavLM-Large, EnCodec),
 # a GPT-2 medium speech-text LM trained with the lm / ce / sld losses, greedy decoding, WER on dev/test clean/other.
 #     1. set LIBRISPEECH in db.sh (the folder holding train-clean-100/, dev-clean/, ...; the recipe never downloads)
 #     2. ./run.sh                                     train_960 (+ speed perturbation), HuBERT units, train_sld.yaml

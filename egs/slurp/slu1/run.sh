@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SLURP with the PAD paper's setup (METHODS.md section 2; SLURP itself is not in the paper): distil
+# SLURP with the PAD paper's setup (docs/methods.md section 2; SLURP itself is not in the paper): distil
 # bert-base-uncased into facebook/wav2vec2-base on 10 h of LibriSpeech with PAD-SLocal, then intent classification
 # on the frozen result, SUPERB-style: one head over the scenario_action intents (e.g. alarm_set), accuracy.
 # The heads train on the real recordings; SLURP's synthetic prompts as well with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Audio SNIPS, the PAD paper's setup (METHODS.md section 2): distil bert-base-uncased into facebook/wav2vec2-base on
+# Audio SNIPS, the PAD paper's setup (docs/methods.md section 2): distil bert-base-uncased into facebook/wav2vec2-base on
 # 10 h of LibriSpeech with PAD-SLocal, then SUPERB's slot filling (SF) on the frozen result: CTC over characters and
 # slot tags, scored by slot-type F1 and slot-value CER; train/valid/test by SUPERB's voices.
 #     1. set SNIPS and LIBRISPEECH in db.sh (the recipe never downloads; see README.md)
