@@ -30,3 +30,10 @@ def test_nothing_cites_a_methods_file_outside_the_repository():
             if path.is_file() and path.suffix in (".py", ".sh", ".yaml", ".md") and "METHODS.md" in path.read_text():
                 stray.append(str(path.relative_to(REPO)))
     assert not stray
+
+
+def test_the_readme_stays_a_short_reference_whose_doc_links_exist():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme) < 12_000
+    for name in re.findall(r"`(docs/[\w.-]+\.md)`", readme):
+        assert (REPO / name).is_file(), name

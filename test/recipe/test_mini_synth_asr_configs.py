@@ -73,7 +73,7 @@ def test_the_quick_preset_differs_from_the_default_only_where_it_says():
 
 
 def test_the_recipe_configs_let_the_host_choose_precision_and_compiling():
-    """A recipe config that fixed bf16 would run 15-50x slower on CPUs without native bf16 (README.md, "Time per kind
+    """A recipe config that fixed bf16 would run 15-50x slower on CPUs without native bf16 (docs/hosts.md, "Time per kind
     of host"); every training config of the embedded recipe leaves both choices to the host."""
     for name in (*(f"train_{loss}" for loss in LOSSES), "train_sld_quick"):
         cfg = load_config(TrainConfig, CONF / f"{name}.yaml")

@@ -3,7 +3,7 @@
 # Any asr.sh option can be added, e.g. `./run.sh --stage 1 --stop_stage 3 --nj 4`.
 # Corpus sizes go through local/data.sh: `./run.sh --local_data_opts "--train_utts 2000 --seed 3"`.
 # Presets (--preset): default; quick = 15,000 training utterances and a narrower model (conf/train_sld_quick.yaml),
-# for CPUs without native bf16, where the default takes about an hour (README.md, "Time per kind of host"). Options
+# for CPUs without native bf16, where the default takes about an hour (docs/hosts.md). Options
 # given after --preset still win, e.g. `./run.sh --preset quick --local_data_opts "--train_utts 20000"`.
 # Discretizers (--discretizer, conf/discretizer/<name>.yaml): mfcc_kmeans (default), hubert_kmeans (stage 4 first
 # pretrains a small HuBERT on the corpus), encodec (stage 4 first trains a small EnCodec on the corpus).
