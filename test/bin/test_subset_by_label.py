@@ -40,3 +40,14 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert main(["--data", str(src), "--out", str(out), "--table", "utt2emotion"]) == 1
     assert "utt2emotion does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_speaker_table_selects_the_utterances_of_matching_speakers(tmp_path):
+    # The SLU recipe's test conditions: speakers on base voices heard in training, and the unseen accent.
+    src = build_data_dir(tmp_path, "src", num_utts=4)  # speakers spk0 and spk1
+    (src / "spk2voice").write_text("spk0 base=en-us variant=m1\nspk1 base=en-gb-scotland variant=f2\n")
+    out = tmp_path / "accent"
+    assert main(["--data", str(src), "--out", str(out), "--table", "spk2voice", "--match", "base=en-gb-scotland"]) == 0
+    sub = load_data_dir(out)
+    assert set(sub["utt2spk"].values()) == {"spk1"} and len(sub.utt_ids) == 2
+    assert validate_data_dir(out) == []

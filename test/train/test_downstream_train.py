@@ -200,3 +200,77 @@ def test_bad_input_is_a_clear_error(setup, tmp_path, capsys):
     assert infer_main(["--model", str(tmp_path / "e"), "--data", str(setup["dev"]), "--out", str(tmp_path / "h")]) == 1
     assert "train the head first" in capsys.readouterr().err
     assert not (tmp_path / "h").exists()
+
+
+def make_text_encoder(folder):
+    """A tiny BERT that knows the words of the training transcripts (build_data_dir's `turn on the light ...`)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True)
+    words = ["turn", "on", "the", "light", "number", *map(str, range(10))]
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizer(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=5 + len(words),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["mfcc", "random", "text"])
+def test_the_reference_upstreams_train_heads_and_are_rebuilt_for_inference(setup, tmp_path, kind):
+    # The SLU diagnosis's floor and ceiling run through the same heads, and head.pt's spec rebuilds them.
+    spec = {
+        "mfcc": "mfcc",
+        "random": f"random:{setup['upstream']}",
+        "text": f"text:{make_text_encoder(tmp_path / 'bert')}",
+    }[kind]
+    for task in ("ic", "sf"):
+        out = tmp_path / f"{kind}_{task}"
+        changes = {"task": task} if task == "ic" else {"task": task, "label_fields": None}
+        args = ["--config", str(config(setup, f"{kind}_{task}.yaml", **changes)), "--train", str(setup["train"])]
+        args += ["--valid", str(setup["dev"]), "--upstream", spec, "--out", str(out)]
+        assert train_main(args) == 0
+        state = torch.load(out / "head.pt", weights_only=True)
+        assert state["upstream"] == spec
+        hyp = tmp_path / f"hyp.{kind}.{task}"
+        assert infer_main(["--model", str(out), "--data", str(setup["dev"]), "--out", str(hyp)]) == 0
+        assert sorted(read_table(hyp, allow_empty_value=True)) == sorted(load_data_dir(setup["dev"]).utt_ids)
+
+
+def test_reference_upstream_outputs():
+    from toolkit.discretizers.features import FeatureSpec, compute_features
+    from toolkit.models.reference_upstreams import MfccUpstream
+
+    waves = [np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1 for n in (16000, 8000)]
+    hidden, mask = MfccUpstream()(waves, ["a", "b"])
+    assert hidden.shape == (1, 2, 100, 39) and mask.sum(1).tolist() == [100, 50]
+    torch.testing.assert_close(hidden[0, 1, :50], compute_features(waves[1], FeatureSpec()))
+    assert hidden[0, 1, 50:].abs().sum() == 0
+
+
+def test_the_random_upstream_is_the_architecture_with_fresh_reproducible_weights(setup):
+    from toolkit.models.downstream import Upstream
+    from toolkit.models.reference_upstreams import load_upstream
+
+    trained = Upstream(str(setup["upstream"])).model.state_dict()
+    first = load_upstream(f"random:{setup['upstream']}").model.state_dict()
+    second = load_upstream(f"random:{setup['upstream']}").model.state_dict()
+    assert first.keys() == trained.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert any(not torch.equal(first[k], trained[k]) for k in first if first[k].is_floating_point())
+
+
+def test_the_text_upstream_repeats_each_token_and_leaves_out_specials(tmp_path):
+    from toolkit.models.reference_upstreams import TEXT_REPEAT, load_upstream
+
+    text = load_upstream(f"text:{make_text_encoder(tmp_path / 'bert')}")
+    hidden, mask = text(["turn on the light", "number 7"], ["a", "b"])
+    assert hidden.shape[:3] == (3, 2, 4 * TEXT_REPEAT) and mask.sum(1).tolist() == [4 * TEXT_REPEAT, 2 * TEXT_REPEAT]
+    torch.testing.assert_close(hidden[:, 0, 0], hidden[:, 0, TEXT_REPEAT - 1])  # one token, repeated

@@ -22,8 +22,8 @@ from toolkit.audio import AudioError
 from toolkit.device import device_option
 from toolkit.fileio import TableError, atomic_write
 from toolkit.hardware import choose_precision
-from toolkit.models.downstream import Upstream
 from toolkit.models.downstream_task import load_task, read_task
+from toolkit.models.reference_upstreams import load_upstream
 from toolkit.train.downstream import DownstreamBatchConfig, HiddenStates, open_labelled, predict_set
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         began = time.time()
         state = read_task(head_file)
-        upstream = Upstream(args.upstream or state["upstream"], device=device)
+        upstream = load_upstream(args.upstream or state["upstream"], device=device)
         task, state = load_task(head_file, upstream.num_layers, upstream.dim, state)
         task.head.to(device)
         # The upstream's precision is this host's choice (auto), or fp32 where the head was trained in fp32.

@@ -7,7 +7,8 @@
 matches --match (if given) and not --exclude (if given). --max-utts N keeps N of them drawn at random with --seed
 (the same seed gives the same subset), else all. The result is a valid data dir (every table restricted to the kept
 utterances, spk2utt rebuilt), written to <out>.tmp and renamed, so a failure never leaves half of one. Used by
-recipes to cut task sets (IC on commands, SF on slot-bearing queries) out of one corpus.
+recipes to cut task sets (IC on commands, SF on slot-bearing queries) out of one corpus. A speaker table
+(`--table spk2voice`, `spk2gender`) labels each utterance with its speaker's entry: test conditions by voice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from toolkit.datadir import load_data_dir, subset_data_dir, write_data_dir
+from toolkit.datadir import SPEAKER_TABLES, load_data_dir, subset_data_dir, write_data_dir
 from toolkit.fileio import TableError, describe_error
 
 
@@ -63,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data_dir(args.data)
         if not data.has(args.table):
             raise FileNotFoundError(f"{args.data}/{args.table} does not exist")
-        labels = {u: data[args.table][u] for u in data.utt_ids if u in data[args.table]}
+        table = data[args.table]
+        if args.table in SPEAKER_TABLES:  # a speaker's label is each of its utterances' label
+            labels = {u: table[s] for u, s in data["utt2spk"].items() if s in table}
+        else:
+            labels = {u: table[u] for u in data.utt_ids if u in table}
         kept = select(labels, args.match, args.exclude, args.max_utts, args.seed)
         if not kept:
             raise ValueError(

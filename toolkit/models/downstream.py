@@ -164,6 +164,18 @@ class Upstream(nn.Module):
 # Shared pieces
 
 
+def pad_hidden_states(parts: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """[L, T_i, D] per utterance -> hidden states [L, B, T, D] (float32, zero padding) and the frame mask [B, T]."""
+    longest = max(p.shape[1] for p in parts)
+    layers, dim = parts[0].shape[0], parts[0].shape[2]
+    hidden = torch.zeros(layers, len(parts), longest, dim, device=device)
+    mask = torch.zeros(len(parts), longest, dtype=torch.bool, device=device)
+    for i, p in enumerate(parts):
+        hidden[:, i, : p.shape[1]] = p.to(device).float()
+        mask[i, : p.shape[1]] = True
+    return hidden, mask
+
+
 class WeightedLayerSum(nn.Module):
     """sum_l softmax(w)_l * h_l over hidden states [L, B, T, D] -> [B, T, D]; w starts at zero (uniform)."""
 

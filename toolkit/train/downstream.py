@@ -51,8 +51,9 @@ from toolkit.audio import load_audio, resample
 from toolkit.config import ConfigError, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.hardware import autocast, check_precision, resolve_precision
-from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig
+from toolkit.models.downstream import SlotFillingConfig, Upstream, UtteranceClassifierConfig, pad_hidden_states
 from toolkit.models.downstream_task import DownstreamTask, default_label_table, save_task
+from toolkit.models.reference_upstreams import load_upstream
 from toolkit.scoring.slu import compute_slots, score_intents
 from toolkit.train import distributed, run_dir
 from toolkit.train.checkpoint import load_latest, restore, rng_state, save_checkpoint
@@ -200,9 +201,12 @@ class HiddenStates:
         todo = [u for u in utts if self.cache is None or (name, u) not in self.cache]
         fresh: dict[str, torch.Tensor] = {}
         if todo:
-            waves = [read_wave(subset.data, u, self.upstream.sample_rate) for u in todo]
+            if getattr(self.upstream, "reads_text", False):  # the ceiling: a text model on the gold transcript
+                inputs = [subset.data["text"][u] for u in todo]
+            else:
+                inputs = [read_wave(subset.data, u, self.upstream.sample_rate) for u in todo]
             with autocast(self.precision, self.upstream.device):
-                hidden, mask = self.upstream(waves, todo)
+                hidden, mask = self.upstream(inputs, todo)
             lengths = mask.sum(1).tolist()
             for i, u in enumerate(todo):
                 h = hidden[:, i, : int(lengths[i])]
@@ -210,15 +214,7 @@ class HiddenStates:
                 if self.cache is not None:
                     self.cache[(name, u)] = fresh[u].cpu()
         parts = [fresh[u] if u in fresh else self.cache[(name, u)] for u in utts]
-        device = self.upstream.device
-        longest = max(p.shape[1] for p in parts)
-        layers, dim = parts[0].shape[0], parts[0].shape[2]
-        hidden = torch.zeros(layers, len(parts), longest, dim, device=device)
-        mask = torch.zeros(len(parts), longest, dtype=torch.bool, device=device)
-        for i, p in enumerate(parts):
-            hidden[:, i, : p.shape[1]] = p.to(device).float()
-            mask[i, : p.shape[1]] = True
-        return hidden, mask
+        return pad_hidden_states(parts, self.upstream.device)
 
 
 def frame_lengths(subset: LabelledSet, frame_rate: float) -> list[int]:
@@ -321,7 +317,7 @@ def _train(
         save_config(cfg, saved)
 
     torch.manual_seed(cfg.seed)
-    upstream = Upstream(cfg.upstream, device=str(device))
+    upstream = load_upstream(cfg.upstream, device=str(device))
     task = DownstreamTask.build(
         cfg.task,
         [train_set.labels[u] for u in train_set.utts],

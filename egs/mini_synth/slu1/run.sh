@@ -10,6 +10,8 @@ export HF_HUB_OFFLINE=1
 
 ./slu.sh \
     --tasks "ic sf" \
+    --ic_sets "ic_train ic_dev ic_test ic_test_seen ic_test_accent" \
+    --sf_sets "sf_train sf_dev sf_test sf_test_seen sf_test_accent" \
     --distill_set paired \
     --pretrain_set train \
     --pretrain_valid dev \

@@ -5,6 +5,7 @@
 #     data/paired                    the paired speech/transcript set for distillation (--paired_utts of train)
 #     data/ic_{train,dev,test}       intent classification: the FSC-like commands, intent action|object|location
 #     data/sf_{train,dev,test}       slot filling: the SNIPS-like queries (not commands, not chit-chat), text.slots
+#     data/{ic,sf}_test_{seen,accent}  the test sets' two conditions: base voices heard in training, and the unseen accent
 # dev and test speakers are unseen in training; test has a base voice (accent) never heard in training.
 # The downstream training sets are small on purpose (--ic_train_utts, --sf_train_utts): with thousands of examples
 # per class every upstream reaches ~100%, and the comparison would measure nothing.
@@ -63,4 +64,12 @@ python -m toolkit.bin.subset_by_label --data data/train --out data/sf_train "${q
 for dset in dev test; do
     python -m toolkit.bin.subset_by_label --data "data/$dset" --out "data/ic_$dset" "${commands[@]}"
     python -m toolkit.bin.subset_by_label --data "data/$dset" --out "data/sf_$dset" "${queries[@]}"
+done
+# The two test conditions, scored apart: speakers on base voices heard in training (with variants unseen there), and
+# speakers of the accent no training speaker has (en-gb-scotland). Their union is ic_test / sf_test.
+for task in ic sf; do
+    python -m toolkit.bin.subset_by_label --data "data/${task}_test" --out "data/${task}_test_seen" --table spk2voice \
+        --exclude 'base=en-gb-scotland'
+    python -m toolkit.bin.subset_by_label --data "data/${task}_test" --out "data/${task}_test_accent" --table spk2voice \
+        --match 'base=en-gb-scotland'
 done
