@@ -55,3 +55,25 @@ def build_data_dir(
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return build_data_dir(tmp_path)
+
+
+def tiny_bert(folder: Path, words: list[str], hidden: int = 16, positions: int = 32) -> Path:
+    """A 2-layer BertModel with an uncased WordPiece tokenizer over `words`, saved with save_pretrained: the
+    stand-in for a text teacher or encoder (bert-base-uncased's family, MiniLM's architecture)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True)
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizer(vocab_file=str(vocab), do_lower_case=True).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=5 + len(words),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=positions,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder

@@ -47,7 +47,21 @@ def test_a_dry_run_says_which_stages_would_be_skipped(tmp_path):
     recipe = recipe_copy(tmp_path, "slu1")
     # Stage 1 recorded as done for exactly these inputs and options (what a finished stage 1 leaves behind).
     env = dict(os.environ, TOOLKIT_PYTHON=sys.executable)
-    for d in ("paired", "train", "dev", "ic_train", "ic_dev", "ic_test", "sf_train", "sf_dev", "sf_test"):
+    for d in (
+        "paired",
+        "train",
+        "dev",
+        "ic_train",
+        "ic_dev",
+        "ic_test",
+        "sf_train",
+        "sf_dev",
+        "sf_test",
+        "ic_test_seen",
+        "ic_test_accent",
+        "sf_test_seen",
+        "sf_test_accent",
+    ):
         (recipe / "data" / d).mkdir(parents=True)
     described = run(recipe, "--dry_run", "true", "--stop_stage", "1").stdout
     options = next(line for line in described.splitlines() if "options:" in line).split("options: ", 1)[1]

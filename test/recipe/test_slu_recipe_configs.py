@@ -35,7 +35,7 @@ from toolkit.train.distill import DistillConfig
 from toolkit.train.downstream import DownstreamConfig
 from toolkit.validate import validate_data_dir
 
-from conftest import build_data_dir
+from conftest import build_data_dir, tiny_bert
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -73,23 +73,7 @@ def rel(path: Path) -> str:
 
 def make_bert(folder: Path) -> Path:
     """bert-base-uncased's family: BertModel with an uncased WordPiece tokenizer, 2 layers of 32 dims."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    folder.mkdir(parents=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    BertTokenizer(vocab_file=str(vocab), do_lower_case=True).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=5 + len(WORDS),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    return tiny_bert(folder, WORDS, hidden=32, positions=64)
 
 
 def make_wav2vec2(folder: Path) -> Path:

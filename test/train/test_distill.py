@@ -15,7 +15,7 @@ from toolkit.models import ssl_student as ss
 from toolkit.models import teacher_cache as tc
 from toolkit.train import distill as dt
 
-from conftest import build_data_dir
+from conftest import build_data_dir, tiny_bert
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -24,23 +24,7 @@ QUIET = {"attention_dropout": 0.0, "hidden_dropout": 0.0, "activation_dropout": 
 
 
 def make_teacher(folder, hidden=16):
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    folder.mkdir(parents=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    BertTokenizer(vocab_file=str(vocab), do_lower_case=True).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=5 + len(WORDS),
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    return tiny_bert(folder, WORDS, hidden)
 
 
 def make_student(folder, hidden=16, norm="layer", preprocessor=True):

@@ -13,7 +13,7 @@ from toolkit.bin.train_downstream import main as train_main
 from toolkit.datadir import load_data_dir, write_data_dir
 from toolkit.fileio import read_table
 
-from conftest import build_data_dir
+from conftest import build_data_dir, tiny_bert
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -204,23 +204,7 @@ def test_bad_input_is_a_clear_error(setup, tmp_path, capsys):
 
 def make_text_encoder(folder):
     """A tiny BERT that knows the words of the training transcripts (build_data_dir's `turn on the light ...`)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    folder.mkdir(parents=True)
-    words = ["turn", "on", "the", "light", "number", *map(str, range(10))]
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    BertTokenizer(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=5 + len(words),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    return tiny_bert(folder, ["turn", "on", "the", "light", "number", *map(str, range(10))])
 
 
 @pytest.mark.parametrize("kind", ["mfcc", "random", "text"])
