@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from toolkit.fileio import UnsafeCheckpointError, atomic_write, load_tensors
+from toolkit.fileio import atomic_write, load_tensors
 
 PATTERN = re.compile(r"^checkpoint\.(\d+)\.pt$")
 
@@ -49,9 +49,7 @@ def load_latest(directory: Path) -> dict[str, Any] | None:
     for _step, path in reversed(list_checkpoints(directory)):
         try:
             return load_tensors(path)
-        except UnsafeCheckpointError:
-            raise
-        except (RuntimeError, EOFError, OSError) as e:
+        except (RuntimeError, EOFError, OSError) as e:  # UnsafeCheckpointError is a ValueError: it propagates
             print(f"warning: checkpoint {path} is unreadable ({e}); trying an older one")
     return None
 
