@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.bin.decode import DecodeConfig
+from toolkit.decode.search import DecodeConfig
 from toolkit.bin.decode import main as decode_main
 from toolkit.bin.fit_discretizer import main as fit_main
 from toolkit.bin.make_sequences import main as make_sequences_main

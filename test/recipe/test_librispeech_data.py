@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from toolkit.bin import prepare_librispeech
-from toolkit.bin.decode import DecodeConfig
+from toolkit.decode.search import DecodeConfig
 from toolkit.bin.train_tokenizers import TokenizersConfig
 from toolkit.config import from_dict, load_config, load_yaml
 from toolkit.datadir import load_data_dir

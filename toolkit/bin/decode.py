@@ -12,38 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from toolkit.config import ConfigError, load_config, load_yaml
-from toolkit.decode.beam import beam_search
-from toolkit.decode.greedy import greedy_decode, model_max_positions
+from toolkit.decode.greedy import model_max_positions
+from toolkit.decode.search import DecodeConfig, decode_prompts, too_long
 from toolkit.device import device_option
 from toolkit.fileio import TableError, write_table
-from toolkit.hardware import autocast, check_precision, choose_precision
+from toolkit.hardware import choose_precision
 from toolkit.models.speech_lm import load_speech_lm
 from toolkit.tokenizers.text import TextTokenizer
 from toolkit.tokenizers.vocab import VocabLayout
 from toolkit.train.data import example_prompt, load_examples
-
-
-@dataclass
-class DecodeConfig:
-    method: str = "greedy"  # greedy | beam
-    beam_size: int = 5
-    length_penalty: float = 1.0
-    max_tokens: int = 8000  # prompt tokens per decoding batch
-    text_only: bool = True  # restrict outputs to text tokens and <text_end> (our choice; false = plain argmax)
-    # auto | fp32 | bf16 | fp16 (GPU). auto: bf16 (fp16) on GPUs that run it natively; fp32 on CPUs, where decoding
-    # the small models in bf16 is not faster (toolkit.hardware.choose_precision)
-    precision: str = "auto"
-
-    def __post_init__(self):
-        if self.method not in ("greedy", "beam"):
-            raise ValueError(f"method must be greedy or beam, got '{self.method}'")
-        check_precision(self.precision)
+from toolkit.train.run_dir import run_tokenizers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"{exp}/best does not exist: has training (stage 7) finished an epoch?")
         use_bos = load_yaml(exp / "config.yaml").get("use_bos", True)
         layout = VocabLayout.load(exp / "best" / "vocab.json")
-        tokenizer = TextTokenizer.load(Path((exp / "tokenizers").read_text().strip()) / "text")
+        tokenizer = TextTokenizer.load(run_tokenizers(exp) / "text")
         examples = load_examples(args.tokens, layout)
         choice = choose_precision(cfg.precision, device, cpu_matmul_bound=False)
         model = load_speech_lm(exp / "best").to(device).eval()
@@ -79,30 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     prompts = [example_prompt(e, layout, use_bos) for e in examples]
     # A prompt that fills the model's positions (GPT-2: 1024) leaves no room for a transcript. Such an utterance gets
     # an empty hypothesis (scored as deletions) instead of stopping the whole set; the warning names them.
-    limit = model_max_positions(model)
-    too_long = {i for i, p in enumerate(prompts) if limit is not None and len(p) >= limit}
-    if too_long:
-        names = ", ".join(examples[i].uttid for i in sorted(too_long)[:5])
+    skipped = too_long(model, prompts)
+    if skipped:
+        names = ", ".join(examples[i].uttid for i in sorted(skipped)[:5])
         print(
-            f"warning: {len(too_long)} utterance(s) have prompts of {limit} tokens or more, the model's limit; their "
-            f"hypotheses are empty (scored as deletions): {names}{' ...' if len(too_long) > 5 else ''}",
+            f"warning: {len(skipped)} utterance(s) have prompts of {model_max_positions(model)} tokens or more, the "
+            f"model's limit; their hypotheses are empty (scored as deletions): {names}{' ...' if len(skipped) > 5 else ''}",
             file=sys.stderr,
         )
-    keep = [i for i in range(len(prompts)) if i not in too_long]
     print(choice.describe(), file=sys.stderr)
     start = time.time()
-    kept = [prompts[i] for i in keep]
-    with autocast(choice.precision, device):
-        if cfg.method == "greedy":
-            decoded = greedy_decode(model, kept, layout, max_tokens=cfg.max_tokens, text_only=cfg.text_only)
-        else:
-            decoded = beam_search(
-                model, kept, layout, beam_size=cfg.beam_size, length_penalty=cfg.length_penalty, text_only=cfg.text_only
-            )
+    hyps = decode_prompts(model, prompts, layout, cfg, choice.precision, device)
     elapsed = time.time() - start
-    hyps: list[list[int]] = [[] for _ in prompts]
-    for i, h in zip(keep, decoded, strict=True):
-        hyps[i] = h
     text = {e.uttid: tokenizer.decode([t - layout.text_offset for t in h]) for e, h in zip(examples, hyps, strict=True)}
     out = Path(args.out)
     name = "text" if args.num_shards == 1 else f"text.{args.shard}"

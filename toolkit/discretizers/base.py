@@ -60,6 +60,12 @@ def read_config(out_dir: str | Path, cls: type) -> Any:
     path = Path(out_dir) / CONFIG_NAME
     values = load_yaml(path)
     values.pop("type", None)
+    # A packed model keeps the SSL or codec model inside the discretizer folder and names it relative to that folder
+    # (toolkit.inference.pack), so the folder works wherever it is copied. Other relative names are left to the
+    # loader, which takes them from the working directory, as the recipes write them.
+    model = values.get("model")
+    if isinstance(model, str) and model and not Path(model).is_absolute() and (Path(out_dir) / model).is_dir():
+        values["model"] = str((Path(out_dir) / model).resolve())
     return config_from_dict(cls, values, str(path))
 
 

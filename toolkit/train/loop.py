@@ -169,7 +169,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
     if dist.is_main:
         save_config(cfg, saved)
         layout.save(paths.out / "vocab.json")
-        (paths.out / "tokenizers").write_text(str(paths.tokenizers.resolve()) + "\n")
+        run_dir.keep_tokenizers(paths.tokenizers, paths.out / "tokenizers")
 
     # `precision: auto` becomes what this host runs fastest; the saved config keeps what the user asked for.
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device, dist=dist))

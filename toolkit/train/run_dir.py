@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -109,3 +110,25 @@ def check_resume(
         record = {"fingerprints": current, "paths": {role: str(data[role]) for role in current}}
         with atomic_write(recorded_file) as f:
             json.dump(record, f, indent=1)
+
+
+def keep_tokenizers(src: Path, dst: Path) -> None:
+    """A copy of the tokenizers in the run folder, so that decoding and packing never depend on where the recipe's
+    exp/tokenizers/ lives (a copied or moved exp/<tag> keeps working). Replaced whole: never half old, half new."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    elif dst.exists():
+        dst.unlink()  # a run made before runs kept a copy: the file named the folder
+    tmp.rename(dst)
+
+
+def run_tokenizers(out: Path) -> Path:
+    """The tokenizers a training run used: its own copy (<out>/tokenizers/), or, for runs made before runs kept a
+    copy, the folder named in the file <out>/tokenizers."""
+    path = Path(out) / "tokenizers"
+    if path.is_file():
+        return Path(path.read_text().strip())
+    return path

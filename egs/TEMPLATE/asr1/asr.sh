@@ -11,8 +11,11 @@
 #   5  dump speech units of every set: dump/units/<discretizer>/<set>/units, and unit_report.{txt,json} beside them
 #   6  text tokenizer, unit post-processing/subwords and the vocabulary layout; token ids of every set
 #   7  train the decoder-only speech-text LM (--train_config), checkpoints and resume in exp/<tag>
-#   8  decode dev and test sets (--decode_config): exp/<tag>/decode/<set>/text
-#   9  score (WER, CER; sclite-style reports) and regenerate RESULTS.md
+#   8  decode dev and test sets (--decode_config): exp/<tag>/<decode dir>/<set>/text, where the decode dir is named
+#      after the config (conf/decode.yaml: decode, conf/decode_beam8.yaml: decode_beam8, conf/x.yaml: decode_x), so
+#      the results of several decoding configs stand side by side
+#   9  score (WER, CER; sclite-style reports) and write exp/RESULTS.md (the recipe's RESULTS.md is curated by hand)
+#  10  pack the model: exp/<tag>/model, one self-contained folder for python -m toolkit.bin.transcribe
 #
 # Every stage logs to exp/logs/stage<N>.log (stages 4-6: stage<N>.<discretizer>.log, 7-9: stage<N>.<tag>.log) and
 # records exp/.done/stage<N>[...] with a hash of its inputs and options: a rerun skips a stage whose inputs and
@@ -21,7 +24,7 @@ set -euo pipefail
 
 # ---- options (each can be given as --name value) ----
 stage=1                  # first stage to run
-stop_stage=9             # last stage to run
+stop_stage=10            # last stage to run
 nj=2                     # parallel jobs for data preparation, perturbation and formatting
 ngpu=0                   # GPUs for unit dumping (stage 5), training and decoding
 train_set=train          # training data dir under data/
@@ -48,7 +51,7 @@ train_args=""            # extra options for toolkit.bin.train, e.g. "--set opti
 decode_config=conf/decode.yaml         # stage 8
 tag=""                   # name of the training run under exp/ (default: <train config>_<discretizer>)
 inference_nj=1           # parallel decoding jobs
-max_stage=9              # the last stage this version implements
+max_stage=10             # the last stage this version implements
 dry_run=false            # true: print what each stage would run (status, inputs, outputs, commands); run nothing
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--nj N] [options]
@@ -66,6 +69,7 @@ Options (defaults in brackets):
   --dry_run (false|true)   print what each stage would run; nothing is executed or written
   --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
 
+command_line="$*"  # for the model card (stage 10)
 . ./cmd.sh
 . utils/parse_options.sh
 . ./path.sh
@@ -89,6 +93,8 @@ fi
 discretizer_config=${discretizer_config:-conf/discretizer/$discretizer.yaml}
 if [ -z "$tag" ]; then tag="$(basename "${train_config%.*}")_${discretizer}"; fi
 units_dir="$dumpdir/units/$discretizer"
+decode_name=$(basename "${decode_config%.*}")
+case $decode_name in decode*) decode_dir=$decode_name ;; *) decode_dir=decode_$decode_name ;; esac
 tokens_dir="$dumpdir/tokens/$discretizer"
 tokenizer_dir="$expdir/tokenizers/$discretizer"
 all_sets="$train_sp $valid_set $test_sets"
@@ -264,14 +270,14 @@ stage7() {
 stage8_io() {
     inputs=("$decode_config" "$expdir/$tag/best")
     outputs=()
-    for dset in $valid_set $test_sets; do outputs+=("$expdir/$tag/decode/$dset/text"); done
+    for dset in $valid_set $test_sets; do outputs+=("$expdir/$tag/$decode_dir/$dset/text"); done
     options="inference_nj=$inference_nj"
 }
 stage8() {
     local dset device=cpu
     if [ "$ngpu" -gt 0 ]; then device=cuda; fi
     for dset in $valid_set $test_sets; do
-        local out="$expdir/$tag/decode/$dset"
+        local out="$expdir/$tag/$decode_dir/$dset"
         log "decode $tokens_dir/$dset with $expdir/$tag/best -> $out"
         # Written into <set>.tmp and renamed when complete: a failure (a bad decode config included) leaves the
         # previous hypotheses and scores in place.
@@ -292,28 +298,43 @@ stage8() {
 
 stage9_io() {
     inputs=()
-    outputs=(RESULTS.md)
-    for dset in $valid_set $test_sets; do inputs+=("$expdir/$tag/decode/$dset/text"); done
+    outputs=("$expdir/RESULTS.md")
+    for dset in $valid_set $test_sets; do inputs+=("$expdir/$tag/$decode_dir/$dset/text"); done
     options="tag=$tag"
 }
 stage9() {
     local dset
     for dset in $valid_set $test_sets; do
-        python -m toolkit.bin.score_asr --ref "$dumpdir/raw/$dset/text" --hyp "$expdir/$tag/decode/$dset/text" \
-            --utt2spk "$dumpdir/raw/$dset/utt2spk" --out-dir "$expdir/$tag/decode/$dset"
+        python -m toolkit.bin.score_asr --ref "$dumpdir/raw/$dset/text" --hyp "$expdir/$tag/$decode_dir/$dset/text" \
+            --utt2spk "$dumpdir/raw/$dset/utt2spk" --out-dir "$expdir/$tag/$decode_dir/$dset"
     done
-    python -m toolkit.bin.make_results --exp-dir "$expdir" --out RESULTS.md
-    log "results: $(pwd)/RESULTS.md"
+    # The run's own report: the recipe's RESULTS.md holds curated, published numbers and is never rewritten here.
+    python -m toolkit.bin.make_results --exp-dir "$expdir" --out "$expdir/RESULTS.md"
+    log "results: $(pwd)/$expdir/RESULTS.md"
+}
+
+stage10_io() {
+    inputs=("$expdir/$tag/best" "$expdir/$tag/config.yaml" "$expdir/discretizer/$discretizer" "$decode_config")
+    for dset in $valid_set $test_sets; do inputs+=("$expdir/$tag/$decode_dir/$dset/score.json"); done
+    outputs=("$expdir/$tag/model")
+    options=""
+}
+stage10() {
+    log "pack $expdir/$tag with $expdir/discretizer/$discretizer -> $expdir/$tag/model"
+    python -m toolkit.bin.pack_model --exp "$expdir/$tag" --discretizer "$expdir/discretizer/$discretizer" \
+        --decode-config "$decode_config" --out "$expdir/$tag/model" --command "$(basename "$0") $command_line"
+    log "transcribe audio with: python -m toolkit.bin.transcribe --model $expdir/$tag/model <file.wav>"
 }
 
 # ---- the driver ----
 stage_name=([1]="data preparation" [2]="speed perturbation" [3]="format audio" [4]="fit discretizer"
-    [5]="dump units" [6]="tokenizers" [7]="training" [8]="decoding" [9]="scoring")
+    [5]="dump units" [6]="tokenizers" [7]="training" [8]="decoding" [9]="scoring" [10]="packing")
 stage_marker() {
     # Stages 4-6 are per discretizer and 7-9 per training run, so switching between them never redoes work.
     case $1 in
         4|5|6) echo "$expdir/.done/stage$1.$discretizer" ;;
-        7|8|9) echo "$expdir/.done/stage$1.$tag" ;;
+        7|10) echo "$expdir/.done/stage$1.$tag" ;;
+        8|9) echo "$expdir/.done/stage$1.$tag.$decode_dir" ;;
         *) echo "$expdir/.done/stage$1" ;;
     esac
 }

@@ -1,0 +1,181 @@
+"""Packed models: one self-contained folder per trained model, with relative paths only, loadable anywhere.
+
+A packed speech-to-text model (stage 10 of the ASR recipe, `python -m toolkit.bin.pack_model`):
+
+    toolkit_model.yaml   what the folder is (kind, format version) and where each part lies, relative to the folder
+    README.md            the model card: data, config, scores, the command that made it, how to use it
+    lm/                  the speech-text LM (transformers save_pretrained: config.json, model.safetensors)
+    tokenizers/          text/ and units/ tokenizers and vocab.json, the vocabulary layout
+    discretizer/         the fitted discretizer; its SSL or codec model, when it has a local one, in discretizer/model/
+    train_config.yaml    the resolved training config
+    decode.yaml          the decoding config the recipe scored with (the default of Speech2Text)
+
+Nothing in it names a path outside it (a hub name for a pretrained SSL/codec model stays a hub name), so the folder
+can be copied to another machine or the exp/ tree moved. `toolkit.inference.speech2text.Speech2Text` loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from toolkit.config import load_yaml
+from toolkit.fileio import atomic_write
+from toolkit.train.run_dir import run_tokenizers
+
+MANIFEST = "toolkit_model.yaml"
+FORMAT_VERSION = 1
+SPEECH2TEXT = "speech2text"
+LM_DIR, TOKENIZERS_DIR, DISCRETIZER_DIR = "lm", "tokenizers", "discretizer"
+TRAIN_CONFIG, DECODE_CONFIG, CARD = "train_config.yaml", "decode.yaml", "README.md"
+# The discretizer's own model, copied into the pack and named relative to the discretizer folder
+# (toolkit.discretizers.base.read_config resolves such names).
+DISCRETIZER_MODEL = "model"
+# What a discretizer folder may hold that inference does not need: the feature cache of the fit, logs.
+_DISCRETIZER_SKIP = ("features", "log", "logs")
+
+
+@dataclass
+class Manifest:
+    kind: str
+    version: int
+    use_bos: bool
+
+
+def read_manifest(folder: str | Path, kind: str) -> Manifest:
+    """The manifest of a packed model of `kind`; a clear error for anything else."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{folder}: no {MANIFEST}; not a packed model (stage 10 of the ASR recipe writes one to exp/<tag>/model, "
+            "or run python -m toolkit.bin.pack_model)"
+        )
+    values = load_yaml(path)
+    if values.get("kind") != kind:
+        raise ValueError(f"{path}: a packed '{values.get('kind')}' model, not a '{kind}' model")
+    version = values.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format version {version!r}; this toolkit reads versions up to {FORMAT_VERSION} (update it)"
+        )
+    return Manifest(kind, version, bool(values.get("use_bos", True)))
+
+
+def _copy_discretizer(src: Path, dst: Path) -> str:
+    """Copy the files of a discretizer folder and, when its config names a local model folder, that folder too
+    (as dst/model); returns how the model is referenced in the pack (a hub name stays a hub name)."""
+    dst.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.is_file():
+            shutil.copy2(item, dst / item.name)
+        elif item.name not in _DISCRETIZER_SKIP:
+            shutil.copytree(item, dst / item.name)
+    config = load_yaml(src / "config.yaml")
+    model = config.get("model")
+    if not isinstance(model, str) or not model:
+        return "-"  # MFCC k-means: no model
+    local = Path(model) if Path(model).is_absolute() else src / model
+    if not local.is_dir():
+        local = Path(model).expanduser()
+    if not local.is_dir():
+        return model  # a hub name: the user's hub or cache provides it
+    shutil.rmtree(dst / DISCRETIZER_MODEL, ignore_errors=True)
+    shutil.copytree(local, dst / DISCRETIZER_MODEL, ignore=shutil.ignore_patterns("checkpoints", "*.tmp"))
+    config["model"] = DISCRETIZER_MODEL
+    with atomic_write(dst / "config.yaml") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return f"{DISCRETIZER_DIR}/{DISCRETIZER_MODEL} (copied from {model})"
+
+
+def pack_speech2text(
+    exp_dir: str | Path,
+    discretizer_dir: str | Path,
+    decode_config: str | Path | None,
+    out_dir: str | Path,
+    card: dict | None = None,
+) -> Path:
+    """Pack the run exp_dir (its best model, config and tokenizers) with its discretizer into out_dir.
+
+    Written into `<out_dir>.tmp` and renamed when complete: an interrupted pack never leaves a half model behind, and
+    an existing pack is replaced only by a complete one. `card` adds facts to the model card (command, scores, data).
+    """
+    exp_dir, discretizer_dir, out_dir = Path(exp_dir), Path(discretizer_dir), Path(out_dir)
+    for needed, what in (
+        (exp_dir / "best", "the best model (stage 7)"),
+        (exp_dir / "config.yaml", "the training config"),
+        (discretizer_dir / "config.yaml", "the discretizer (stage 4)"),
+    ):
+        if not needed.exists():
+            raise FileNotFoundError(f"{needed}: missing ({what}); cannot pack {exp_dir}")
+    tokenizers = run_tokenizers(exp_dir)
+    if not (tokenizers / "vocab.json").is_file():
+        raise FileNotFoundError(f"{tokenizers}: no vocab.json; the tokenizers of {exp_dir} are missing")
+    train_config = load_yaml(exp_dir / "config.yaml")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copytree(exp_dir / "best", tmp / LM_DIR, ignore=shutil.ignore_patterns("vocab.json", "best.json"))
+    shutil.copytree(tokenizers, tmp / TOKENIZERS_DIR)
+    # The layout the model was trained with: the run's own copy, in case the tokenizers folder was rebuilt since.
+    shutil.copy2(exp_dir / "best" / "vocab.json", tmp / TOKENIZERS_DIR / "vocab.json")
+    ssl_model = _copy_discretizer(discretizer_dir, tmp / DISCRETIZER_DIR)
+    shutil.copy2(exp_dir / "config.yaml", tmp / TRAIN_CONFIG)
+    if decode_config is not None:
+        shutil.copy2(decode_config, tmp / DECODE_CONFIG)
+    manifest = {"kind": SPEECH2TEXT, "version": FORMAT_VERSION, "use_bos": bool(train_config.get("use_bos", True))}
+    with atomic_write(tmp / MANIFEST) as f:
+        yaml.safe_dump(manifest, f, sort_keys=False)
+    best = exp_dir / "best" / "best.json"
+    facts = {
+        "discretizer": f"{load_yaml(discretizer_dir / 'config.yaml').get('type')} ({discretizer_dir.name})",
+        "its model": ssl_model,
+        "best checkpoint": json.loads(best.read_text()) if best.is_file() else None,
+        **(card or {}),
+    }
+    with atomic_write(tmp / CARD) as f:
+        f.write(model_card(out_dir.name, exp_dir.name, facts))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def model_card(name: str, run: str, facts: dict) -> str:
+    """README.md of a packed model: what it is, how to use it, and what made it."""
+    lines = [
+        f"# {run}: a discrete-unit speech-to-text model",
+        "",
+        "A decoder-only speech-text LM that reads speech units and writes the transcript, with the discretizer that",
+        "turns audio into those units. Every path in this folder is relative: it works wherever it is copied.",
+        "",
+        "## Use",
+        "",
+        "```",
+        f"python -m toolkit.bin.transcribe --model {name} audio.wav other.flac",
+        "```",
+        "",
+        "```python",
+        "from toolkit.inference import Speech2Text",
+        "",
+        f'model = Speech2Text.from_pretrained("{name}")',
+        'print(model.transcribe("audio.wav"))',
+        "```",
+        "",
+        "## What made it",
+        "",
+    ]
+    for key, value in facts.items():
+        if value is None or value == {}:
+            continue
+        if isinstance(value, dict):
+            lines.append(f"- {key}:")
+            lines += [f"  - {k}: {v}" for k, v in value.items()]
+        else:
+            lines.append(f"- {key}: {value}")
+    lines += ["", f"The resolved training config is `{TRAIN_CONFIG}`; the decoding config `{DECODE_CONFIG}`.", ""]
+    return "\n".join(lines)
