@@ -47,7 +47,7 @@ def test_the_slu_recipe_end_to_end(tmp_path):
             assert len(hyp) == len(load_data_dir(recipe / f"data/{dset}").utt_ids)
             score = json.loads((eval_dir / "score.json").read_text())
             assert score["task"] == task and 0.0 <= score[metric] <= 100.0
-    results = (recipe / "RESULTS.md").read_text()
+    results = (recipe / "exp/RESULTS.md").read_text()
     assert "intent classification" in results and "slot filling" in results and "ic_pad_slocal" in results
 
     # A second run skips every stage; the no-distillation baseline reuses stages 1-3 and reads the HuBERT itself.
@@ -58,7 +58,7 @@ def test_the_slu_recipe_end_to_end(tmp_path):
     assert "no distillation" in base.stdout
     head = (recipe / "exp/ic_none/train.log").read_text()
     assert "exp/upstream/hubert/model" in head
-    assert "sf_none" in (recipe / "RESULTS.md").read_text()
+    assert "sf_none" in (recipe / "exp/RESULTS.md").read_text()
 
     # The test sets' two conditions partition them by base voice.
     for task in ("ic", "sf"):

@@ -116,8 +116,8 @@ def test_failing_stage_prints_the_log_tail_and_writes_no_marker(recipe, tmp_path
 def test_bad_options(recipe):
     proc = run(recipe, "--stop_stgae", "3")
     assert proc.returncode == 1 and "unknown option '--stop_stgae'" in proc.stderr
-    proc = run(recipe, "--stop_stage", "10")
-    assert proc.returncode == 1 and "the pipeline has stages 1-9" in proc.stderr
+    proc = run(recipe, "--stop_stage", "11")
+    assert proc.returncode == 1 and "the pipeline has stages 1-10" in proc.stderr
     proc = run(recipe, "--nj", "0")
     assert proc.returncode == 1 and "--nj must be a positive number" in proc.stderr
 

@@ -71,7 +71,7 @@ def test_every_loss_discretizer_and_seed_runs_and_the_table_is_written(tmp_path)
     one = next(c for c in calls if "--tag gpu_sld_encodec_seed2" in c)
     assert "--discretizer encodec" in one and "--train_config conf/train_sld.yaml" in one
     assert "--set seed=2" in one and one.endswith("--ngpu 1")
-    results = (root / "RESULTS.md").read_text()
+    results = (root / "exp/RESULTS.md").read_text()
     grid = results[results.index("<!-- grid:begin -->") : results.index("<!-- grid:end -->")]
     # WER = base (lm 30, sld 10) + seed: seeds 1 and 2 give mean base + 1.5, sample std 0.71
     assert "| mfcc_kmeans | - | - | - | 31.50 ± 0.71 | 11.50 ± 0.71 | 1,2 |" in grid
@@ -93,7 +93,7 @@ def test_a_failed_run_is_listed_and_the_others_go_on(tmp_path):
     assert proc.returncode == 1
     assert "failed: lm_mfcc_kmeans_seed1" in proc.stderr
     assert (root / "exp/sld_mfcc_kmeans_seed1/decode/test/score.json").is_file()
-    assert "(seed 1 only)" in (root / "RESULTS.md").read_text()
+    assert "(seed 1 only)" in (root / "exp/RESULTS.md").read_text()
 
 
 def test_bad_options_are_clear_errors(tmp_path):

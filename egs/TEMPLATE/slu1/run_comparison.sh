@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The PAD paper's comparison on a recipe's corpus: distil the same upstream with every method of conf/distill (and
 # none), several seeds each, train the recipe's downstream heads on each result, and tabulate the mean and spread over
-# seeds of every score in RESULTS.md. Shared by the SLU recipes (a symlink in each).
+# seeds of every score in exp/RESULTS.md. Shared by the SLU recipes (a symlink in each).
 #   ./run_comparison.sh [--methods "none glob ..."] [--seeds "1 2 3"] [--jobs 1] [--distill_args "..."]
 #                       [--downstream_args "..."] [--tag_suffix ""] [-- any run.sh option]
 # Methods are conf/distill/<method>.yaml, plus `none` (the upstream itself, no distillation). A seed sets the
@@ -58,11 +58,11 @@ done
 # bash keeps the exit status of every background run, also of those `wait -n` has already collected.
 failed=()
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${tags[$i]}"); done
-# Every run rewrote RESULTS.md when it ended; once more now that all scores exist.
+# Every run rewrote exp/RESULTS.md when it ended; once more now that all scores exist.
 . ./path.sh
-python -m toolkit.bin.make_results --exp-dir exp --out RESULTS.md
+python -m toolkit.bin.make_results --exp-dir exp --out exp/RESULTS.md
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "failed: ${failed[*]}; see exp/logs/comparison.<tag>.log (rerun the same command to resume them)" >&2
     exit 1
 fi
-echo "comparison done: $(pwd)/RESULTS.md (mean and spread over seeds at its end)"
+echo "comparison done: $(pwd)/exp/RESULTS.md (mean and spread over seeds at its end)"

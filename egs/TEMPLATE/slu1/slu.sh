@@ -14,7 +14,7 @@
 #      exp/distill/<tag>/model; --distill_config none skips it (the "no distillation" baseline)
 #   5  downstream training, one head per task of --tasks (conf/downstream/<task>.yaml): exp/<task>_<tag>/head.pt
 #   6  inference on every task's dev and test sets: exp/<task>_<tag>/eval/<set>/hyp.<label table>
-#   7  scoring (exp/<task>_<tag>/eval/<set>/score.json) and RESULTS.md
+#   7  scoring (exp/<task>_<tag>/eval/<set>/score.json) and exp/RESULTS.md (the recipe's RESULTS.md is curated by hand)
 #
 # Tasks (--tasks) and their sets (--<task>_sets "train dev test [test2 ...]", data dirs under data/):
 #   ic  intent classification, labels in utt2intent ('|'-joined fields for FSC-style intents)
@@ -283,7 +283,7 @@ stage6() {
 
 stage7_io() {
     inputs=()
-    outputs=(RESULTS.md)
+    outputs=("$expdir/RESULTS.md")
     local task sets dset
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
@@ -309,8 +309,8 @@ stage7() {
                 --out-dir "$out" "${extra[@]+"${extra[@]}"}"
         done
     done
-    python -m toolkit.bin.make_results --exp-dir "$expdir" --out RESULTS.md
-    log "results: $(pwd)/RESULTS.md"
+    python -m toolkit.bin.make_results --exp-dir "$expdir" --out "$expdir/RESULTS.md"
+    log "results: $(pwd)/$expdir/RESULTS.md"
 }
 
 # ---- the driver ----

@@ -57,7 +57,7 @@ for method in $methods; do
     done
 done
 . ./path.sh
-python -m toolkit.bin.make_results --exp-dir exp --out RESULTS.md
+python -m toolkit.bin.make_results --exp-dir exp --out exp/RESULTS.md
 if [ "${#done_tags[@]}" -gt 0 ]; then
     python local/fold_summary.py --exp-dir exp --tags "${done_tags[@]}" --folds "$folds" | tee exp/er_comparison.txt
 fi
@@ -65,4 +65,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
     echo "failed: ${failed[*]}; see exp/logs/comparison.<tag>.log (rerun the same command to resume them)" >&2
     exit 1
 fi
-echo "comparison done: exp/er_comparison.txt (fold means), $(pwd)/RESULTS.md (every fold)"
+echo "comparison done: exp/er_comparison.txt (fold means), $(pwd)/exp/RESULTS.md (every fold)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper's claim on our corpus: train the speech-text LM with loss masking (lm), multimodal CE (ce) and SLD (sld)
-# on the same units, for one or more discretizers, with several seeds each; then RESULTS.md gets the per-run tables
+# on the same units, for one or more discretizers, with several seeds each; then exp/RESULTS.md gets the per-run tables
 # (make_results) and the losses x discretizers table, mean ± spread of WER beside each discretizer's unit quality
 # (make_grid).
 #   ./run_comparison.sh [--seeds "1 2 3"] [--losses "lm ce sld"] [--discretizers "mfcc_kmeans hubert_kmeans encodec"]
@@ -60,13 +60,13 @@ done
 # bash keeps the exit status of every background run, also of those `wait -n` has already collected.
 failed=()
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${tags[$i]}"); done
-# Every run rewrote RESULTS.md when it ended; once more now that all scores exist, then the losses x discretizers table.
+# Every run rewrote exp/RESULTS.md when it ended; once more now that all scores exist, then the losses x discretizers table.
 . ./path.sh
-python -m toolkit.bin.make_results --exp-dir exp --out RESULTS.md
+python -m toolkit.bin.make_results --exp-dir exp --out exp/RESULTS.md
 python -m toolkit.bin.make_grid --losses "$losses" --discretizers "$discretizers" \
-    --tag-format "${tag_prefix}{loss}_{discretizer}${tag_suffix}_seed{seed}" --out RESULTS.md
+    --tag-format "${tag_prefix}{loss}_{discretizer}${tag_suffix}_seed{seed}" --out exp/RESULTS.md
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "failed: ${failed[*]}; see exp/logs/comparison.<tag>.log (rerun the same command to resume them)" >&2
     exit 1
 fi
-echo "comparison done: $(pwd)/RESULTS.md"
+echo "comparison done: $(pwd)/exp/RESULTS.md"

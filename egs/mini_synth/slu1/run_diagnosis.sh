@@ -7,7 +7,7 @@
 #   text     the MiniLM teacher on the gold transcripts (the ceiling: what the heads get from perfect text)
 #   ./run_diagnosis.sh [--upstreams "mfcc random hubert text"] [--seeds "1 2 3"] [-- run.sh options]
 # Stages 1-3 are shared with run.sh; each upstream and seed runs stages 5-7 as tag diag_<upstream>_seed<k>, and
-# RESULTS.md's generated block gets their scores.
+# exp/RESULTS.md gets their scores.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,4 +40,4 @@ for name in $upstreams; do
     done
     i=$((i + 1))
 done
-echo "diagnosis done: $(pwd)/RESULTS.md"
+echo "diagnosis done: $(pwd)/exp/RESULTS.md"
