@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional
 
 
 class AudioError(RuntimeError):
@@ -210,6 +208,10 @@ def resample(wave: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     """Band-limited resampling (torchaudio's windowed sinc); a no-op when the rates match."""
     if orig_sr == new_sr:
         return wave
+    # Imported here: reading and checking audio must not pay torch's import time (every CLI's --help, validation).
+    import torch
+    import torchaudio.functional
+
     tensor = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
     return torchaudio.functional.resample(tensor, orig_sr, new_sr).numpy()
 

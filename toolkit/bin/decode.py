@@ -14,20 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from toolkit.config import ConfigError, load_config, load_yaml
-from toolkit.decode.greedy import model_max_positions
-from toolkit.decode.search import DecodeConfig, decode_prompts, too_long
-from toolkit.device import device_option
-from toolkit.fileio import TableError, write_table
-from toolkit.hardware import choose_precision
-from toolkit.models.speech_lm import load_speech_lm
-from toolkit.tokenizers.text import TextTokenizer
-from toolkit.tokenizers.vocab import VocabLayout
-from toolkit.train.data import example_prompt, load_examples
-from toolkit.train.run_dir import run_tokenizers
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,6 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    # Imported only now: --help must answer at once, not after torch (and transformers) load.
+    import torch
+
+    from toolkit.config import ConfigError, load_config, load_yaml
+    from toolkit.decode.greedy import model_max_positions
+    from toolkit.decode.search import DecodeConfig, decode_prompts, too_long
+    from toolkit.device import device_option
+    from toolkit.fileio import TableError, write_table
+    from toolkit.hardware import choose_precision
+    from toolkit.models.speech_lm import load_speech_lm
+    from toolkit.tokenizers.text import TextTokenizer
+    from toolkit.tokenizers.vocab import VocabLayout
+    from toolkit.train.data import example_prompt, load_examples
+    from toolkit.train.run_dir import run_tokenizers
+
     if not 1 <= args.shard <= args.num_shards:
         parser.error(f"--shard must be in 1..{args.num_shards}, got {args.shard}")
 

@@ -20,15 +20,6 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
-from toolkit.audio import AudioError
-from toolkit.config import ConfigError, load_config
-from toolkit.device import device_option
-from toolkit.fileio import TableError, describe_error
-from toolkit.train.distill import DistillConfig, DistillPaths, distill
-from toolkit.train.run_dir import RunInUseError
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
+    # Imported only now: --help must answer at once, not after torch (and transformers) load.
+    import torch
+
+    from toolkit.audio import AudioError
+    from toolkit.config import ConfigError, load_config
+    from toolkit.device import device_option
+    from toolkit.fileio import TableError, describe_error
+    from toolkit.train.distill import DistillConfig, DistillPaths, distill
+    from toolkit.train.run_dir import RunInUseError
+
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.stop_after_steps is not None and args.stop_after_steps < 1:

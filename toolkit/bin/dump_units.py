@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from toolkit.audio import AudioError, audio_info, load_audio, resample
@@ -106,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    # Imported only now: --help must answer at once, not after torch (and transformers) load.
+    import torch
+
     if args.batch_seconds <= 0:
         parser.error(f"--batch-seconds must be positive, got {args.batch_seconds}")
     if args.num_threads < 1:

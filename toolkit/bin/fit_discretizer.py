@@ -13,13 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
-from toolkit.audio import AudioError
-from toolkit.config import ConfigError, apply_overrides, load_yaml
-from toolkit.discretizers.base import fit_discretizer
-from toolkit.fileio import TableError
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    # Imported only now: --help must answer at once, not after torch (and transformers) load.
+    import torch
+
+    from toolkit.audio import AudioError
+    from toolkit.config import ConfigError, apply_overrides, load_yaml
+    from toolkit.discretizers.base import fit_discretizer
+    from toolkit.fileio import TableError
+
     if args.num_threads is not None and args.num_threads < 1:
         parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
     threads = torch.get_num_threads()

@@ -16,16 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from toolkit.audio import AudioError
-from toolkit.device import device_option
-from toolkit.fileio import TableError, atomic_write
-from toolkit.hardware import choose_precision
-from toolkit.models.downstream_task import load_task, read_task
-from toolkit.models.reference_upstreams import load_upstream
-from toolkit.train.downstream import DownstreamBatchConfig, HiddenStates, open_labelled, predict_set
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
+    # Imported only now: --help must answer at once, not after torch (and transformers) load.
+    import torch
+
+    from toolkit.audio import AudioError
+    from toolkit.device import device_option
+    from toolkit.fileio import TableError, atomic_write
+    from toolkit.hardware import choose_precision
+    from toolkit.models.downstream_task import load_task, read_task
+    from toolkit.models.reference_upstreams import load_upstream
+    from toolkit.train.downstream import DownstreamBatchConfig, HiddenStates, open_labelled, predict_set
+
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     device = device_option(parser, args.device)

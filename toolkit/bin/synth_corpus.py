@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toolkit.synth.corpus import synthesize_split
 from toolkit.synth.speakers import SPLITS, split_speakers
 
 
@@ -55,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sample-rate must be at least 8000, got {args.sample_rate}")
     if args.max_repeats < 0:
         parser.error(f"--max-repeats must be 0 (no limit) or more, got {args.max_repeats}")
+    from toolkit.synth.corpus import synthesize_split  # here: torch loads only when there is work (not for --help)
+
     available = len(split_speakers(args.split))
     if args.num_speakers is not None and not 1 <= args.num_speakers <= available:
         parser.error(f"--num-speakers must be in 1..{available} for the {args.split} split, got {args.num_speakers}")

@@ -14,15 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from toolkit.config import ConfigError, load_config
-from toolkit.device import device_option
-from toolkit.fileio import TableError, describe_error
-from toolkit.train.config import TrainConfig
-from toolkit.train.loop import TrainPaths, train
-from toolkit.train.run_dir import RunInUseError
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,6 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
+    # Imported only now: --help must answer at once, not after torch (and transformers) load.
+    import torch
+
+    from toolkit.config import ConfigError, load_config
+    from toolkit.device import device_option
+    from toolkit.fileio import TableError, describe_error
+    from toolkit.train.config import TrainConfig
+    from toolkit.train.loop import TrainPaths, train
+    from toolkit.train.run_dir import RunInUseError
 
     if args.threads:
         torch.set_num_threads(args.threads)
