@@ -36,7 +36,7 @@ fi
 # The stamp records what was installed; when setup.py and the constraints are unchanged there is nothing to do.
 stamp="$venv/.toolkit-install"
 want=$(cat "$root/setup.py" "$root/tools/constraints.txt" | sha256sum | cut -d' ' -f1)
-smoke='import toolkit, torch, torchaudio, transformers, soundfile, espeakng_loader'
+smoke='import toolkit, torch, torchaudio, transformers, soundfile, espeakng_loader, matplotlib'
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "$smoke" 2> /dev/null; then
     echo "toolkit environment $venv is up to date"
     exit 0
@@ -44,7 +44,7 @@ fi
 
 echo "installing the toolkit and its pinned dependencies into $venv (first time: a few minutes, ~6 GB)"
 "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-    -c "$root/tools/constraints.txt" -e "$root[test]"
+    -c "$root/tools/constraints.txt" -e "$root[test,plot]"
 "$venv/bin/python" -c "$smoke" || { echo "error: the installed environment does not import; see above" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "installed in $(( $(date +%s) - start )) s; $venv uses $(du -sh "$venv" | cut -f1)"

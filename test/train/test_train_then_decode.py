@@ -85,3 +85,10 @@ def test_decode_precision_is_resolved_and_reported(trained, tmp_path, capsys):
     assert decode_main([*args, "--out", str(tmp_path / "bad"), "--set", "precision=fp64"]) == 1
     assert "precision must be one of auto, fp32, bf16, fp16, got 'fp64'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_training_draws_its_curves(trained):
+    # tools/install.sh installs matplotlib (the `plot` extra), so every run has a picture beside curves.csv.
+    _, exp = trained
+    png = exp / "curves.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
