@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 from toolkit.bin.decode import main as decode_main
@@ -92,3 +97,25 @@ def test_training_draws_its_curves(trained):
     _, exp = trained
     png = exp / "curves.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_in_a_log_file_is_one_line_per_interval(tmp_path):
+    # Written to a file (no terminal), the bar redraws every PROGRESS_INTERVAL_S (30 s), not at every step: the
+    # per-step loss shown by set_postfix must not force a redraw. 40 steps in a few seconds: the opening and closing
+    # draws only.
+    corpus = build(tmp_path / "c", train_utts=200)
+    args = ["--config", str(train_config(tmp_path / "c.yaml", epochs=1, batching={"max_tokens": 150}))]
+    args += ["--train", str(corpus["train"]), "--valid", str(corpus["dev"]), "--tokenizers", str(corpus["tokenizers"])]
+    env = {k: v for k, v in os.environ.items() if k != "TOOLKIT_INTERACTIVE"}
+    with open(tmp_path / "stage7.log", "w") as log:
+        proc = subprocess.run(
+            [sys.executable, "-m", "toolkit.bin.train", *args, "--out", str(tmp_path / "run"), "--device", "cpu"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    text = (tmp_path / "stage7.log").read_text()
+    assert proc.returncode == 0, text[-2000:]
+    steps = int(re.search(r"(\d+) batches per epoch", text).group(1))
+    draws = [part for part in re.split(r"[\r\n]", text) if part.startswith("epoch 1/1:")]
+    assert steps >= 20 and len(draws) <= 3, draws

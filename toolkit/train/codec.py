@@ -367,7 +367,7 @@ def _train_codec(cfg: CodecTrainConfig, paths: CodecPaths, stop_after: int | Non
             running[k] = running.get(k, 0.0) + v
         running_n += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{values['loss']:.3f}", mel=f"{values['mel']:.3f}")
+        bar.set_postfix(loss=f"{values['loss']:.3f}", mel=f"{values['mel']:.3f}", refresh=False)
         if progress["step"] % cfg.log_every_steps == 0 or progress["step"] == cfg.steps:
             means = {k: v / running_n for k, v in running.items()}
             lr = scheduler.get_last_lr()[0]

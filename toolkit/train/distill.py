@@ -557,7 +557,7 @@ def _distill(
             progress["step"] += 1
             progress["batch"], progress["epoch"] = index + 1, epoch
             mean_loss = running["loss"] / running["n"]
-            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
             if progress["step"] % cfg.log_every_steps == 0 or progress["step"] >= total_steps:
                 elapsed = time.time() - start
                 per_step = elapsed / max(1, progress["step"] - first_step)

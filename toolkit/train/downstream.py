@@ -443,7 +443,7 @@ def _train(
             progress["step"] += 1
             progress["batch"], progress["epoch"] = index + 1, epoch
             mean_loss = running["loss"] / running["n"]
-            bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
             if progress["step"] % cfg.log_every_steps == 0:
                 elapsed = time.time() - start
                 log.info(

@@ -422,7 +422,9 @@ def _pretrain(
             progress["step"] += 1
             progress["batch"], progress["epoch"] = index + 1, epoch
             mean_loss, mean_acc = running["loss"] / running["n"], running["acc"] / running["n"]
-            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{mean_acc:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(
+                loss=f"{mean_loss:.3f}", acc=f"{mean_acc:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False
+            )
             if progress["step"] % cfg.log_every_steps == 0:
                 elapsed = time.time() - start
                 per_step = elapsed / max(1, progress["step"] - first_step)

@@ -288,7 +288,7 @@ def _train(cfg: TrainConfig, paths: TrainPaths, dist: distributed.Distributed) -
             progress["batch"], progress["epoch"] = index + 1, epoch
             compiler.step_done(progress["step"])
             progress["compiled"] = compiler.decision
-            bar.set_postfix(loss=f"{running / running_n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(loss=f"{running / running_n:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
             if progress["step"] % cfg.log_every_steps == 0:
                 details = " ".join(f"{k} {v:.4f}" for k, v in stats.items() if k != "loss" and not k.startswith("n_"))
                 log.info(f"epoch {epoch + 1} step {progress['step']}: loss {running / running_n:.4f} ({details})")
