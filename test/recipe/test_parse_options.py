@@ -31,3 +31,24 @@ def test_option_without_value_and_help():
     assert proc.returncode == 1 and "needs a value" in proc.stderr
     proc = run("--help")
     assert proc.returncode == 0 and proc.stdout.strip() == "usage: demo"
+
+
+def test_help_shows_the_values_after_every_option():
+    # A script's `usage` runs after all options are parsed, so the values are the recipe's, whatever their order.
+    script = f"""
+    stage=1; min_dur=0.1
+    usage() {{ echo "--stage ($stage) --min_dur ($min_dur)"; }}
+    . {PARSE}
+    echo "not reached"
+    """
+    proc = subprocess.run(["bash", "-c", script, "demo", "--help", "--min_dur", "0.3"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "--stage (1) --min_dur (0.3)"
+
+
+def test_recipe_help_lists_run_sh_values_and_the_stages():
+    for recipe, value, last in (("asr1", "--min_dur (0.3)", "10  pack the model"), ("slu1", "--tasks (ic sf)", "7  scoring")):
+        proc = subprocess.run(
+            ["./run.sh", "--help"], cwd=REPO / "egs/mini_synth" / recipe, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert value in proc.stdout and "Stages:" in proc.stdout and last in proc.stdout

@@ -54,20 +54,28 @@ inference_nj=1           # parallel decoding jobs
 max_stage=10             # the last stage this version implements
 dry_run=false            # true: print what each stage would run (status, inputs, outputs, commands); run nothing
 
-help_message="Usage: $0 [--stage N] [--stop_stage M] [--nj N] [options]
-Options (defaults in brackets):
+# --help (utils/parse_options.sh) calls this after every option is parsed: the values shown are the recipe's.
+usage() {
+    cat <<EOF
+Usage: $0 [--stage N] [--stop_stage M] [--nj N] [options]
+Options (values in brackets: this recipe's, after its run.sh and any options given before --help):
   --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu)
   --train_set ($train_set) --valid_set ($valid_set) --test_sets ($test_sets)
-  --local_data_opts ($local_data_opts)   options for local/data.sh, e.g. \"--train_utts 2000\"
-  --speed_perturb_factors ($speed_perturb_factors)   e.g. \"0.9 1.0 1.1\"
+  --local_data_opts ($local_data_opts)   options for local/data.sh, e.g. "--train_utts 2000"
+  --speed_perturb_factors ($speed_perturb_factors)   e.g. "0.9 1.0 1.1"
   --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur) --channel (none)   channel of multi-channel audio to keep
   --dumpdir ($dumpdir) --expdir ($expdir)
   --discretizer ($discretizer) --discretizer_config (conf/discretizer/<discretizer>.yaml)
-  --upstream_trainer (none) --upstream_config --upstream_dir --upstream_args \"...\"   model trained in stage 4
-  --tokenizer_config ($tokenizer_config) --train_config ($train_config) --train_args \"...\"
+  --upstream_trainer (none) --upstream_config --upstream_dir --upstream_args "..."   model trained in stage 4
+  --tokenizer_config ($tokenizer_config) --train_config ($train_config) --train_args "..."
   --decode_config ($decode_config) --tag (<train config>_<discretizer>) --inference_nj ($inference_nj)
   --dry_run (false|true)   print what each stage would run; nothing is executed or written
-  --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
+  --cmd_backend (local|slurm) --sbatch_options "..."   see cmd.sh
+
+Stages:
+$(sed -n '/^# Stages:/,/^#$/p' "${BASH_SOURCE[0]}" | sed '1d;$d;s/^#//')
+EOF
+}
 
 command_line="$*"  # for the model card (stage 10)
 . ./cmd.sh

@@ -59,18 +59,26 @@ tag=""                   # run name (default: the distill config's name, or "non
 max_stage=7
 dry_run=false            # true: print what each stage would run (status, inputs, outputs, commands); run nothing
 
-help_message="Usage: $0 [--stage N] [--stop_stage M] [options]
-Options (defaults in brackets):
-  --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu) --local_data_opts \"...\"
+# --help (utils/parse_options.sh) calls this after every option is parsed: the values shown are the recipe's.
+usage() {
+    cat <<EOF
+Usage: $0 [--stage N] [--stop_stage M] [options]
+Options (values in brackets: this recipe's, after its run.sh and any options given before --help):
+  --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu) --local_data_opts "..."
   --tasks ($tasks) --ic_sets ($ic_sets) --sf_sets ($sf_sets) --er_sets ($er_sets)
   --distill_set ($distill_set) --distill_valid ($distill_valid) --pretrain_set ($pretrain_set) --pretrain_valid ($pretrain_valid)
   --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur) --dumpdir ($dumpdir) --expdir ($expdir)
   --channel (none)   the channel of multi-channel audio to keep (0-based)
-  --upstream (hub name or folder) | --upstream_trainer --upstream_config --upstream_dir --upstream_args \"...\"
-  --teacher (config's) --distill_config ($distill_config | none) --distill_args \"...\"
-  --downstream_conf_dir ($downstream_conf_dir) --downstream_args \"...\" --tag (<distill config name>)
+  --upstream (hub name or folder) | --upstream_trainer --upstream_config --upstream_dir --upstream_args "..."
+  --teacher (config's) --distill_config ($distill_config | none) --distill_args "..."
+  --downstream_conf_dir ($downstream_conf_dir) --downstream_args "..." --tag (<distill config name>)
   --dry_run (false|true)   print what each stage would run; nothing is executed or written
-  --cmd_backend (local|slurm) --sbatch_options \"...\"   see cmd.sh"
+  --cmd_backend (local|slurm) --sbatch_options "..."   see cmd.sh
+
+Stages:
+$(sed -n '/^# Stages:/,/^#$/p' "${BASH_SOURCE[0]}" | sed '1d;$d;s/^#//')
+EOF
+}
 
 . ./cmd.sh
 . utils/parse_options.sh

@@ -49,6 +49,12 @@ case "$discretizer" in
             --upstream_dir exp/codec/encodec_small --tokenizer_config conf/tokenizer_encodec.yaml) ;;
 esac
 
+for arg in "$@"; do
+    if [ "$arg" = --help ] || [ "$arg" = -h ]; then
+        echo "run.sh: --preset ($preset) default | quick (15,000 training utterances, conf/train_sld_quick.yaml); every other option goes to asr.sh:"
+    fi
+done
+
 ./asr.sh \
     --train_set train \
     --valid_set dev \

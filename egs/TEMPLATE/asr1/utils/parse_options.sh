@@ -3,14 +3,17 @@
 # (Kaldi's convention: `--stop-stage 3` and `--stop_stage 3` both set stop_stage). Source it after the defaults:
 #     . utils/parse_options.sh
 # An option with no matching variable is an error, so a typo never runs a recipe with a silently ignored setting.
-# `--help` prints $help_message. Positional arguments are left in "$@".
+# `--help` prints the help once every option is parsed: the calling script's `usage` function when it has one (so
+# the values shown are the recipe's, after run.sh's settings), else $help_message. Positional arguments are left
+# in "$@".
 
 __po_args=()
+__po_help=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --help|-h)
-            echo "${help_message:-No help available for $0.}"
-            exit 0
+            __po_help=1; shift
+            continue
             ;;
         --)
             shift
@@ -40,5 +43,9 @@ while [ $# -gt 0 ]; do
     fi
     printf -v "$__po_var" '%s' "$__po_value"
 done
+if [ -n "$__po_help" ]; then
+    if declare -F usage > /dev/null; then usage; else echo "${help_message:-No help available for $0.}"; fi
+    exit 0
+fi
 set -- "${__po_args[@]+"${__po_args[@]}"}"
-unset __po_args __po_name __po_value __po_var
+unset __po_args __po_name __po_value __po_var __po_help
