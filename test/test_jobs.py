@@ -125,3 +125,27 @@ def test_progress_summary_of_a_running_job(tmp_path):
         "# cmd\n\rsynth:   1%|   | 9/1500 [00:00<00:17, 90utt/s]\rsynth:  43%|####  | 643/1500 [00:06<00:08, 97.83utt/s]"
     )
     assert _progress_of(log) == "43% 643/1500 ETA 00:08"
+
+
+def test_each_local_job_sees_one_gpu_in_turn(tmp_path, monkeypatch):
+    code = "import os; print('gpu=' + os.environ['CUDA_VISIBLE_DEVICES'])"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    run_local([PY, "-c", code], 4, str(tmp_path / "a.JOB.log"), gpus=2)
+    assert [f"gpu={g}" in (tmp_path / f"a.{k}.log").read_text() for k, g in ((1, 0), (2, 1), (3, 0), (4, 1))] == [
+        True
+    ] * 4
+    # The devices the user made visible are the ones shared out.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
+    assert run_jobs_main(["--nj", "2", "--gpus", "2", "--log", str(tmp_path / "b.JOB.log"), "--", PY, "-c", code]) == 0
+    assert "gpu=7" in (tmp_path / "b.2.log").read_text()
+
+
+def test_slurm_tasks_ask_for_one_gpu_each(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_sbatch(bin_dir)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    results = run_slurm([PY, "-c", "pass"], 2, str(tmp_path / "logs/g.JOB.log"), [], "g", gpus=2)
+    assert [r.returncode for r in results] == [0, 0]
+    assert "--gres=gpu:1" in (bin_dir / "calls").read_text()

@@ -79,10 +79,24 @@ def job_environment(parallel: int) -> dict[str, str]:
     return env
 
 
-def run_local(command: list[str], nj: int, log_pattern: str, max_parallel: int | None = None) -> list[JobResult]:
-    """Run jobs 1..nj as local processes, at most max_parallel at once; stop the rest when one fails."""
+def job_gpu(index: int, gpus: int, visible: str | None) -> str:
+    """The one GPU job `index` (1-based) sees: jobs take the GPUs in turn. `visible` is the CUDA_VISIBLE_DEVICES the
+    user exported, if any: then the jobs share out those devices, not 0..gpus-1."""
+    devices = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
+    devices = devices[:gpus] if devices else [str(i) for i in range(gpus)]
+    return devices[(index - 1) % len(devices)]
+
+
+def run_local(
+    command: list[str], nj: int, log_pattern: str, max_parallel: int | None = None, gpus: int = 0
+) -> list[JobResult]:
+    """Run jobs 1..nj as local processes, at most max_parallel at once; stop the rest when one fails.
+
+    With gpus > 0 each job sees one GPU (CUDA_VISIBLE_DEVICES), the GPUs taken in turn, so `--device cuda` in the
+    command puts job k on GPU (k-1) mod gpus instead of every job on GPU 0."""
     max_parallel = max_parallel or nj
     env = job_environment(min(nj, max_parallel))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     pending = list(range(1, nj + 1))
     running: dict[int, tuple[subprocess.Popen, Path]] = {}
     results: list[JobResult] = []
@@ -99,7 +113,8 @@ def run_local(command: list[str], nj: int, log_pattern: str, max_parallel: int |
                 with open(log, "w") as f:
                     f.write(f"# {shlex.join(substitute(command, index))}\n# started {time.ctime()}\n")
                     f.flush()
-                    proc = subprocess.Popen(substitute(command, index), stdout=f, stderr=subprocess.STDOUT, env=env)
+                    job_env = env if gpus <= 0 else {**env, "CUDA_VISIBLE_DEVICES": job_gpu(index, gpus, visible)}
+                    proc = subprocess.Popen(substitute(command, index), stdout=f, stderr=subprocess.STDOUT, env=job_env)
                 running[index] = (proc, log)
             if failed:
                 pending.clear()
@@ -134,9 +149,12 @@ def run_local(command: list[str], nj: int, log_pattern: str, max_parallel: int |
     return sorted(results, key=lambda r: r.index)
 
 
-def run_slurm(command: list[str], nj: int, log_pattern: str, sbatch_options: list[str], name: str) -> list[JobResult]:
+def run_slurm(
+    command: list[str], nj: int, log_pattern: str, sbatch_options: list[str], name: str, gpus: int = 0
+) -> list[JobResult]:
     """Submit jobs 1..nj as one `sbatch --array` and wait for it; each job records its exit status in a file,
-    because `sbatch --wait` only says that some task failed, not which."""
+    because `sbatch --wait` only says that some task failed, not which. With gpus > 0 every task asks for one GPU
+    (`--gres=gpu:1`; Slurm sets its CUDA_VISIBLE_DEVICES), unless sbatch_options already ask for GPUs."""
     log_dir = Path(log_pattern).parent
     log_dir.mkdir(parents=True, exist_ok=True)
     work = log_dir / f".slurm.{name}"
@@ -157,6 +175,8 @@ def run_slurm(command: list[str], nj: int, log_pattern: str, sbatch_options: lis
     )
     output = log_pattern.replace(PLACEHOLDER, "%a")
     sbatch = ["sbatch", "--wait", f"--array=1-{nj}", f"--job-name={name}", f"--output={output}", *sbatch_options]
+    if gpus > 0 and not any(o.startswith(("--gres", "--gpus")) for o in sbatch_options):
+        sbatch.append("--gres=gpu:1")
     print(f"submitting: {shlex.join(sbatch + [str(script)])}", file=sys.stderr)
     try:
         proc = subprocess.run([*sbatch, str(script)], capture_output=True, text=True)

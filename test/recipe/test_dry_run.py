@@ -93,3 +93,12 @@ def test_the_quick_preset_sets_the_corpus_size_and_train_config_and_later_option
     assert "local_data_opts=--train_utts 20000" in override.stdout and "conf/train_sld_quick.yaml" in override.stdout
     bad = run(recipe, "--preset", "fast", "--dry_run", "true")
     assert bad.returncode != 0 and "error: --preset 'fast': use default or quick" in bad.stderr
+
+
+def test_with_gpus_the_dump_and_decoding_jobs_each_get_one(tmp_path):
+    # run_jobs --gpus gives job k GPU (k-1) mod ngpu (test/test_jobs.py); here: stages 5 and 8 ask for it.
+    proc = run(recipe_copy(tmp_path, "asr1"), "--ngpu", "2", "--dry_run", "true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for stage in ("stage 5 (dump units)", "stage 8 (decoding)"):
+        body = proc.stdout.split(stage, 1)[1].split("\nstage ", 1)[0]
+        assert 'gpu_args=(--gpus "$ngpu")' in body and '"${gpu_args[@]}"' in body, body

@@ -211,9 +211,10 @@ stage5_io() {
 }
 stage5() {
     local dset jobs num_utts
-    # With GPUs the SSL/codec model runs on one (every job shares it); otherwise as the discretizer was fitted.
-    local device_args=()
-    if [ "$ngpu" -gt 0 ]; then device_args=(--device cuda); fi
+    # With GPUs each job runs the SSL/codec model on its own GPU (run_jobs --gpus: job k sees GPU (k-1) mod ngpu);
+    # otherwise as the discretizer was fitted.
+    local device_args=() gpu_args=()
+    if [ "$ngpu" -gt 0 ]; then device_args=(--device cuda); gpu_args=(--gpus "$ngpu"); fi
     for dset in $all_sets; do
         log "dump $discretizer units of $dumpdir/raw/$dset -> $units_dir/$dset/units"
         num_utts=$(wc -l < "$dumpdir/raw/$dset/utt2spk")
@@ -223,7 +224,7 @@ stage5() {
         local tmp="$units_dir/$dset.tmp"
         rm -rf "$tmp"
         mkdir -p "$tmp"
-        run_jobs --nj "$jobs" --log "$tmp/log/dump.JOB.log" -- \
+        run_jobs --nj "$jobs" --log "$tmp/log/dump.JOB.log" ${gpu_args[@]+"${gpu_args[@]}"} -- \
             python -m toolkit.bin.dump_units --discretizer "$expdir/discretizer/$discretizer" \
             --data "$dumpdir/raw/$dset/split$jobs/JOB" --out "$tmp/units.JOB" ${device_args[@]+"${device_args[@]}"}
         cat $(for k in $(seq 1 "$jobs"); do echo "$tmp/units.$k"; done) | LC_ALL=C sort > "$tmp/units"
@@ -282,8 +283,9 @@ stage8_io() {
     options="inference_nj=$inference_nj"
 }
 stage8() {
-    local dset device=cpu
-    if [ "$ngpu" -gt 0 ]; then device=cuda; fi
+    local dset device=cpu gpu_args=()
+    # With GPUs each decoding job gets its own (run_jobs --gpus), so --inference_nj N decodes on N GPUs at once.
+    if [ "$ngpu" -gt 0 ]; then device=cuda; gpu_args=(--gpus "$ngpu"); fi
     for dset in $valid_set $test_sets; do
         local out="$expdir/$tag/$decode_dir/$dset"
         log "decode $tokens_dir/$dset with $expdir/$tag/best -> $out"
@@ -292,7 +294,7 @@ stage8() {
         local tmp="$out.tmp"
         rm -rf "$tmp"
         mkdir -p "$tmp"
-        run_jobs --nj "$inference_nj" --log "$tmp/log/decode.JOB.log" -- \
+        run_jobs --nj "$inference_nj" --log "$tmp/log/decode.JOB.log" ${gpu_args[@]+"${gpu_args[@]}"} -- \
             python -m toolkit.bin.decode --exp "$expdir/$tag" --tokens "$tokens_dir/$dset" --config "$decode_config" \
             --out "$tmp" --shard JOB --num-shards "$inference_nj" --device "$device"
         if [ "$inference_nj" -gt 1 ]; then
