@@ -41,7 +41,9 @@ def main() -> None:
         t = best_of([sys.executable, "-m", f"toolkit.bin.{path.stem}", "--help"], args.repeats)
         worst = max(worst, t)
         print(f"{path.stem:22s} {t:5.2f} s  ({t / torch_import:.2f}x the torch import)")
-    print(f"slowest --help {worst:.2f} s = {worst / torch_import:.2f}x the torch import, {worst / bare:.1f}x bare python")
+    print(
+        f"slowest --help {worst:.2f} s = {worst / torch_import:.2f}x the torch import, {worst / bare:.1f}x bare python"
+    )
 
 
 if __name__ == "__main__":

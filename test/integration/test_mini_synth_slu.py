@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from mini_synth_recipe import HUBERT_ARGS, copy_recipe
 
 from toolkit.datadir import load_data_dir
+from toolkit.fileio import read_table
 
 SIZES = "--train_utts 80 --dev_utts 30 --test_utts 30 --paired_utts 24 --ic_train_utts 20 --sf_train_utts 20 --seed 7"
 DISTILL_ARGS = "--set max_steps=3 --set dev.max_utts=4"
@@ -49,6 +51,20 @@ def test_the_slu_recipe_end_to_end(tmp_path):
             assert score["task"] == task and 0.0 <= score[metric] <= 100.0
     results = (recipe / "exp/RESULTS.md").read_text()
     assert "intent classification" in results and "slot filling" in results and "ic_pad_slocal" in results
+
+    # stage 8: the packed model, moved away from exp/, gives stage 6's predictions on the same audio
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(recipe / "exp/slu_pad_slocal/model", moved)
+    understand = [sys.executable, "-m", "toolkit.bin.understand", "--model", str(moved), "--device", "cpu"]
+    for task, table in (("ic", "utt2intent"), ("sf", "text.slots")):
+        scp = recipe / f"dump/raw/{task}_test/wav.scp"
+        out = tmp_path / f"understood_{task}"
+        proc = subprocess.run(
+            [*understand, "--wav-scp", str(scp), "--task", task, "--out-dir", str(out)], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        stage6 = read_table(recipe / f"exp/{task}_pad_slocal/eval/{task}_test/hyp.{table}", allow_empty_value=True)
+        assert read_table(out / f"hyp.{table}", allow_empty_value=True) == stage6
 
     # A second run skips every stage; the no-distillation baseline reuses stages 1-3 and reads the HuBERT itself.
     again = run(recipe)

@@ -29,7 +29,7 @@ def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     ("task", "stages", "command"),
-    [("asr1", 10, "python -m toolkit.bin.train"), ("slu1", 7, "python -m toolkit.bin.distill")],
+    [("asr1", 10, "python -m toolkit.bin.train"), ("slu1", 8, "python -m toolkit.bin.distill")],
 )
 def test_a_dry_run_describes_every_stage_and_writes_nothing(tmp_path, task, stages, command):
     recipe = recipe_copy(tmp_path, task)

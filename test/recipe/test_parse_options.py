@@ -46,7 +46,10 @@ def test_help_shows_the_values_after_every_option():
 
 
 def test_recipe_help_lists_run_sh_values_and_the_stages():
-    for recipe, value, last in (("asr1", "--min_dur (0.3)", "10  pack the model"), ("slu1", "--tasks (ic sf)", "7  scoring")):
+    for recipe, value, last in (
+        ("asr1", "--min_dur (0.3)", "10  pack the model"),
+        ("slu1", "--tasks (ic sf)", "8  pack the upstream"),
+    ):
         proc = subprocess.run(
             ["./run.sh", "--help"], cwd=REPO / "egs/mini_synth" / recipe, capture_output=True, text=True
         )

@@ -1,4 +1,5 @@
 """Packed models: one self-contained folder per trained model, with relative paths only, loadable anywhere.
+Two kinds: speech-to-text (below) and spoken language understanding (`pack_understand`).
 
 A packed speech-to-text model (stage 10 of the ASR recipe, `python -m toolkit.bin.pack_model`):
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -39,15 +39,8 @@ DISCRETIZER_MODEL = "model"
 _DISCRETIZER_SKIP = ("features", "log", "logs")
 
 
-@dataclass
-class Manifest:
-    kind: str
-    version: int
-    use_bos: bool
-
-
-def read_manifest(folder: str | Path, kind: str) -> Manifest:
-    """The manifest of a packed model of `kind`; a clear error for anything else."""
+def read_manifest(folder: str | Path, kind: str) -> dict:
+    """The manifest of a packed model of `kind` (its YAML as a dict); a clear error for anything else."""
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
@@ -63,7 +56,7 @@ def read_manifest(folder: str | Path, kind: str) -> Manifest:
         raise ValueError(
             f"{path}: format version {version!r}; this toolkit reads versions up to {FORMAT_VERSION} (update it)"
         )
-    return Manifest(kind, version, bool(values.get("use_bos", True)))
+    return values
 
 
 def _copy_discretizer(src: Path, dst: Path) -> str:
@@ -179,3 +172,106 @@ def model_card(name: str, run: str, facts: dict) -> str:
             lines.append(f"- {key}: {value}")
     lines += ["", f"The resolved training config is `{TRAIN_CONFIG}`; the decoding config `{DECODE_CONFIG}`.", ""]
     return "\n".join(lines)
+
+
+# ---- SLU: a distilled upstream and its task heads ----
+
+UNDERSTAND = "understand"
+UPSTREAM_DIR, HEADS_DIR = "upstream", "heads"
+HEAD_WEIGHTS, HEAD_META = "head.safetensors", "task.json"
+# What of a head.pt describes the task (the rest is its weights and training state).
+_TASK_KEYS = ("kind", "head_config", "classes", "split_fields", "vocab", "zero_infinity")
+
+
+def pack_understand(heads: list[str | Path], out_dir: str | Path, card: dict | None = None) -> Path:
+    """Pack trained downstream heads (train_downstream run folders or head.pt files) with the upstream they were
+    trained on into out_dir:
+
+        toolkit_model.yaml       kind understand, the tasks
+        upstream/                the frozen SSL model (save_pretrained folder), or a spec in the manifest (mfcc)
+        heads/<task>/task.json   the task: kind, head config, label classes or slot vocabulary, training precision
+        heads/<task>/head.safetensors   the head's weights
+
+    Every head must have been trained on the same upstream. Written into <out_dir>.tmp, renamed when complete.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from toolkit.models.downstream_task import read_task
+
+    out_dir = Path(out_dir)
+    states = []
+    for head in heads:
+        path = Path(head) / "head.pt" if Path(head).is_dir() else Path(head)
+        states.append((path, read_task(path)))
+    upstreams = {state["upstream"] for _, state in states}
+    if len(upstreams) != 1:
+        raise ValueError(f"the heads were trained on different upstreams ({', '.join(sorted(upstreams))}): pack apart")
+    upstream = upstreams.pop()
+    if upstream.startswith("text:"):
+        raise ValueError(f"{upstream}: a text upstream reads transcripts, not audio; it cannot be packed for audio")
+    kinds = [state["kind"] for _, state in states]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"two heads of one task ({', '.join(kinds)}): pack one head per task")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    manifest = {"kind": UNDERSTAND, "version": FORMAT_VERSION, "tasks": kinds}
+    if Path(upstream).is_dir():
+        shutil.copytree(upstream, tmp / UPSTREAM_DIR, ignore=shutil.ignore_patterns("checkpoints", "*.tmp"))
+        manifest["upstream"] = UPSTREAM_DIR
+    else:
+        manifest["upstream"] = upstream  # mfcc, random:<model> or a hub name
+    for path, state in states:
+        folder = tmp / HEADS_DIR / state["kind"]
+        folder.mkdir(parents=True)
+        weights = {k: v.detach().contiguous() for k, v in state["head"].items() if isinstance(v, torch.Tensor)}
+        save_file(weights, str(folder / HEAD_WEIGHTS))
+        meta = {k: state[k] for k in _TASK_KEYS if k in state}
+        meta["precision"] = state.get("config", {}).get("precision", "fp32")
+        meta["trained_from"] = str(path)
+        with atomic_write(folder / HEAD_META) as f:
+            json.dump(meta, f, indent=1)
+            f.write("\n")
+    with atomic_write(tmp / MANIFEST) as f:
+        yaml.safe_dump(manifest, f, sort_keys=False)
+    facts = {"upstream": upstream, "tasks": ", ".join(kinds), **(card or {})}
+    with atomic_write(tmp / CARD) as f:
+        f.write(understand_card(out_dir.name, facts))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def understand_card(name: str, facts: dict) -> str:
+    lines = [
+        f"# {name}: spoken language understanding",
+        "",
+        "A frozen speech SSL model (distilled from a text model, or not) and one head per task: intent classification",
+        "(ic), slot filling (sf) or emotion recognition (er). Every path in this folder is relative.",
+        "",
+        "## Use",
+        "",
+        "```",
+        f"python -m toolkit.bin.understand --model {name} audio.wav",
+        "```",
+        "",
+        "```python",
+        "from toolkit.inference import Understand",
+        "",
+        f'print(Understand.from_pretrained("{name}").predict("audio.wav"))   # {{"ic": ..., "sf": ...}}',
+        "```",
+        "",
+        "## What made it",
+        "",
+    ]
+    for key, value in facts.items():
+        if value in (None, {}, ""):
+            continue
+        if isinstance(value, dict):
+            lines.append(f"- {key}:")
+            lines += [f"  - {k}: {v}" for k, v in value.items()]
+        else:
+            lines.append(f"- {key}: {value}")
+    return "\n".join(lines) + "\n"

@@ -66,7 +66,9 @@ class Speech2Text:
         tokenizers = Tokenizers.load(folder / TOKENIZERS_DIR)
         discretizer = load_discretizer(folder / DISCRETIZER_DIR, device=device)
         model = load_speech_lm(folder / LM_DIR).to(device).eval()
-        return cls(folder, discretizer, tokenizers, model, cfg, manifest.use_bos, torch.device(device))
+        return cls(
+            folder, discretizer, tokenizers, model, cfg, bool(manifest.get("use_bos", True)), torch.device(device)
+        )
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """Copy the packed folder to out_dir (the model is not changed by use, so the folder is the model)."""

@@ -15,6 +15,7 @@
 #   5  downstream training, one head per task of --tasks (conf/downstream/<task>.yaml): exp/<task>_<tag>/head.pt
 #   6  inference on every task's dev and test sets: exp/<task>_<tag>/eval/<set>/hyp.<label table>
 #   7  scoring (exp/<task>_<tag>/eval/<set>/score.json) and exp/RESULTS.md (the recipe's RESULTS.md is curated by hand)
+#   8  pack the upstream and every task's head: exp/slu_<tag>/model, one folder for python -m toolkit.bin.understand
 #
 # Tasks (--tasks) and their sets (--<task>_sets "train dev test [test2 ...]", data dirs under data/):
 #   ic  intent classification, labels in utt2intent ('|'-joined fields for FSC-style intents)
@@ -27,7 +28,7 @@ set -euo pipefail
 
 # ---- options (each can be given as --name value) ----
 stage=1                  # first stage to run
-stop_stage=7             # last stage to run
+stop_stage=8             # last stage to run
 nj=2                     # parallel jobs for data preparation and formatting
 ngpu=0                   # 0: CPU; >= 1: training and inference on CUDA; > 1: distillation and heads under torchrun (DDP)
 local_data_opts=""       # options passed to local/data.sh
@@ -56,7 +57,7 @@ distill_args=""          # extra options for toolkit.bin.distill, e.g. "--set se
 downstream_conf_dir=conf/downstream           # <dir>/<task>.yaml
 downstream_args=""       # extra options for toolkit.bin.train_downstream, e.g. "--set seed=2"
 tag=""                   # run name (default: the distill config's name, or "none")
-max_stage=7
+max_stage=8
 dry_run=false            # true: print what each stage would run (status, inputs, outputs, commands); run nothing
 
 # --help (utils/parse_options.sh) calls this after every option is parsed: the values shown are the recipe's.
@@ -80,6 +81,7 @@ $(sed -n '/^# Stages:/,/^#$/p' "${BASH_SOURCE[0]}" | sed '1d;$d;s/^#//')
 EOF
 }
 
+command_line="$*"  # for the model card (stage 8)
 . ./cmd.sh
 . utils/parse_options.sh
 . ./path.sh
@@ -321,11 +323,27 @@ stage7() {
     log "results: $(pwd)/$expdir/RESULTS.md"
 }
 
+stage8_io() {
+    inputs=()
+    local task
+    for task in $tasks; do inputs+=("$expdir/${task}_${tag}/head.pt"); done
+    outputs=("$expdir/slu_${tag}/model")
+    options="tasks=$tasks"
+}
+stage8() {
+    local heads=() task
+    for task in $tasks; do heads+=("$expdir/${task}_${tag}"); done
+    log "pack ${heads[*]} with their upstream -> $expdir/slu_${tag}/model"
+    python -m toolkit.bin.pack_model --heads "${heads[@]}" --out "$expdir/slu_${tag}/model" \
+        --command "$(basename "$0") $command_line"
+    log "run it on audio with: python -m toolkit.bin.understand --model $expdir/slu_${tag}/model <file.wav>"
+}
+
 # ---- the driver ----
 stage_name=([1]="data preparation" [2]="format audio" [3]="upstream" [4]="distillation"
-    [5]="downstream training" [6]="inference" [7]="scoring")
+    [5]="downstream training" [6]="inference" [7]="scoring" [8]="packing")
 stage_marker() {
-    # Stages 1-3 are shared by every run; 4-7 belong to one run (tag), so runs never redo each other's work.
+    # Stages 1-3 are shared by every run; 4-8 belong to one run (tag), so runs never redo each other's work.
     case $1 in
         1|2|3) echo "$expdir/.done/stage$1" ;;
         *) echo "$expdir/.done/stage$1.$tag" ;;
