@@ -102,3 +102,12 @@ def test_with_gpus_the_dump_and_decoding_jobs_each_get_one(tmp_path):
     for stage in ("stage 5 (dump units)", "stage 8 (decoding)"):
         body = proc.stdout.split(stage, 1)[1].split("\nstage ", 1)[0]
         assert 'gpu_args=(--gpus "$ngpu")' in body and '"${gpu_args[@]}"' in body, body
+
+
+def test_training_on_several_gpus_or_nodes_goes_through_the_launcher(tmp_path):
+    proc = run(recipe_copy(tmp_path, "asr1"), "--ngpu", "8", "--num_nodes", "4", "--dry_run", "true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    body = proc.stdout.split("stage 7 (training)", 1)[1].split("\nstage ", 1)[0]
+    assert "python -m toolkit.bin.launch" in body and '--nnodes "$num_nodes"' in body and "torchrun" not in body
+    bad = run(recipe_copy(tmp_path / "b", "asr1"), "--num_nodes", "0", "--dry_run", "true")
+    assert bad.returncode != 0 and "--num_nodes must be a positive number" in bad.stderr

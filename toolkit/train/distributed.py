@@ -1,4 +1,5 @@
-"""One process or many: torch.distributed DDP when launched by torchrun (WORLD_SIZE > 1), a no-op otherwise.
+"""One process or many: torch.distributed DDP when launched by toolkit.launch or torchrun (WORLD_SIZE > 1), a no-op
+otherwise.
 
 CPU processes use the gloo backend, GPUs nccl with one device per process (LOCAL_RANK).
 """
@@ -80,7 +81,14 @@ def setup(device: torch.device) -> Distributed:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        # toolkit.launch starts one-node runs with a file store (no rendezvous port on the network); torchrun
+        # (several nodes) passes its rendezvous through the environment.
+        init_method = os.environ.get("TOOLKIT_INIT_METHOD")
+        if init_method:
+            torch_dist.init_process_group(backend=backend, init_method=init_method, rank=rank, world_size=world)
+        else:
+            torch_dist.init_process_group(backend=backend)
     return Distributed(rank, world, device)
 
 

@@ -27,6 +27,7 @@ stage=1                  # first stage to run
 stop_stage=10            # last stage to run
 nj=2                     # parallel jobs for data preparation, perturbation and formatting
 ngpu=0                   # GPUs for unit dumping (stage 5), training and decoding
+num_nodes=1              # nodes for training (> 1: through Slurm, srun and torchrun; --ngpu GPUs on each)
 train_set=train          # training data dir under data/
 valid_set=dev            # validation data dir under data/
 test_sets="test"         # space-separated evaluation data dirs under data/
@@ -59,7 +60,7 @@ usage() {
     cat <<EOF
 Usage: $0 [--stage N] [--stop_stage M] [--nj N] [options]
 Options (values in brackets: this recipe's, after its run.sh and any options given before --help):
-  --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu)
+  --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu) --num_nodes ($num_nodes)
   --train_set ($train_set) --valid_set ($valid_set) --test_sets ($test_sets)
   --local_data_opts ($local_data_opts)   options for local/data.sh, e.g. "--train_utts 2000"
   --speed_perturb_factors ($speed_perturb_factors)   e.g. "0.9 1.0 1.1"
@@ -89,6 +90,7 @@ die() { log "error: $*" >&2; exit 1; }
 [ "$#" -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage and --stop_stage must be numbers"
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
+[[ "$num_nodes" =~ ^[1-9][0-9]*$ ]] || die "--num_nodes must be a positive number, got '$num_nodes'"
 if [ "$stop_stage" -gt "$max_stage" ]; then
     die "--stop_stage $stop_stage: the pipeline has stages 1-$max_stage"
 fi
@@ -268,7 +270,12 @@ stage7_io() {
 stage7() {
     log "train $expdir/$tag with $train_config (rerun the same command to resume after a crash)"
     local launcher=(python -m toolkit.bin.train)
-    if [ "$ngpu" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m toolkit.bin.train); fi
+    # Several GPUs or nodes: DDP ranks started by toolkit.bin.launch (one node: no rendezvous port on the network;
+    # several: srun and torchrun, inside or as a Slurm allocation).
+    if [ "$ngpu" -gt 1 ] || [ "$num_nodes" -gt 1 ]; then
+        launcher=(python -m toolkit.bin.launch --nproc "$(( ngpu > 1 ? ngpu : 1 ))" --nnodes "$num_nodes"
+            --srun-options "$sbatch_options" -- -m toolkit.bin.train)
+    fi
     local device=cpu
     if [ "$ngpu" -gt 0 ]; then device=cuda; fi
     # shellcheck disable=SC2086

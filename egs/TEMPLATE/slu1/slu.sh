@@ -31,6 +31,7 @@ stage=1                  # first stage to run
 stop_stage=8             # last stage to run
 nj=2                     # parallel jobs for data preparation and formatting
 ngpu=0                   # 0: CPU; >= 1: training and inference on CUDA; > 1: distillation and heads under torchrun (DDP)
+num_nodes=1              # nodes for training (> 1: through Slurm, srun and torchrun; --ngpu GPUs on each)
 local_data_opts=""       # options passed to local/data.sh
 tasks="ic sf"            # downstream tasks: ic sf er
 ic_sets="ic_train ic_dev ic_test"   # train, dev, then test sets of each task
@@ -65,7 +66,7 @@ usage() {
     cat <<EOF
 Usage: $0 [--stage N] [--stop_stage M] [options]
 Options (values in brackets: this recipe's, after its run.sh and any options given before --help):
-  --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu) --local_data_opts "..."
+  --stage ($stage) --stop_stage ($stop_stage) --nj ($nj) --ngpu ($ngpu) --num_nodes ($num_nodes) --local_data_opts "..."
   --tasks ($tasks) --ic_sets ($ic_sets) --sf_sets ($sf_sets) --er_sets ($er_sets)
   --distill_set ($distill_set) --distill_valid ($distill_valid) --pretrain_set ($pretrain_set) --pretrain_valid ($pretrain_valid)
   --fs ($fs) --min_dur ($min_dur) --max_dur ($max_dur) --dumpdir ($dumpdir) --expdir ($expdir)
@@ -93,6 +94,7 @@ die() { log "error: $*" >&2; exit 1; }
 [ "$#" -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage and --stop_stage must be numbers"
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
+[[ "$num_nodes" =~ ^[1-9][0-9]*$ ]] || die "--num_nodes must be a positive number, got '$num_nodes'"
 [[ "$ngpu" =~ ^[0-9]+$ ]] || die "--ngpu must be a number, got '$ngpu'"
 [ "$stop_stage" -le "$max_stage" ] || die "--stop_stage $stop_stage: the pipeline has stages 1-$max_stage"
 for task in $tasks; do
@@ -232,7 +234,12 @@ stage4() {
     if [ -n "$distill_valid" ]; then extra+=(--dev "$dumpdir/raw/$distill_valid"); fi
     log "distil with $distill_config into $expdir/distill/$tag (rerun the same command to resume after a crash)"
     local launcher=(python -m toolkit.bin.distill)
-    if [ "$ngpu" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m toolkit.bin.distill); fi
+    # Several GPUs or nodes: DDP ranks started by toolkit.bin.launch (one node: no rendezvous port on the network;
+    # several: srun and torchrun, inside or as a Slurm allocation).
+    if [ "$ngpu" -gt 1 ] || [ "$num_nodes" -gt 1 ]; then
+        launcher=(python -m toolkit.bin.launch --nproc "$(( ngpu > 1 ? ngpu : 1 ))" --nnodes "$num_nodes"
+            --srun-options "$sbatch_options" -- -m toolkit.bin.distill)
+    fi
     # shellcheck disable=SC2086
     "${launcher[@]}" --config "$distill_config" --data "$dumpdir/raw/$distill_set" \
         --out "$expdir/distill/$tag" --device "$device" "${extra[@]}" $distill_args
@@ -253,7 +260,12 @@ stage5_io() {
 stage5() {
     local task sets
     local launcher=(python -m toolkit.bin.train_downstream)
-    if [ "$ngpu" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m toolkit.bin.train_downstream); fi
+    # Several GPUs or nodes: DDP ranks started by toolkit.bin.launch (one node: no rendezvous port on the network;
+    # several: srun and torchrun, inside or as a Slurm allocation).
+    if [ "$ngpu" -gt 1 ] || [ "$num_nodes" -gt 1 ]; then
+        launcher=(python -m toolkit.bin.launch --nproc "$(( ngpu > 1 ? ngpu : 1 ))" --nnodes "$num_nodes"
+            --srun-options "$sbatch_options" -- -m toolkit.bin.train_downstream)
+    fi
     for task in $tasks; do
         read -r -a sets <<< "$(task_sets "$task")"
         log "train the $task head on $dumpdir/raw/${sets[0]} over $student_model -> $expdir/${task}_${tag}"
