@@ -15,9 +15,10 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["toolkit", "toolkit.*"]),
     install_requires=[
-        # torch 2.13's CPU wheel has no working torchaudio, and a broken torchaudio breaks `import transformers`.
-        "torch==2.14.1",
-        "torchaudio==2.11.0",
+        # Ranges, so that the toolkit joins an existing environment (ESPnet, SpeechBrain) without replacing its torch;
+        # tools/constraints.txt pins the versions tested here (torch 2.14.1, torchaudio 2.11.0).
+        "torch>=2.4,<3",
+        "torchaudio>=2.4",
         "transformers>=5.0,<6",
         "numpy>=1.24",
         "soundfile>=0.12",

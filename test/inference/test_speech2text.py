@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,13 @@ def test_cli_errors(packed, capsys, argv, message):
     argv = [wav if a == "A" else a for a in argv]
     assert transcribe_main(["--model", str(packed["model"]), *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_real_recording_at_another_rate(packed):
+    # No recorded speech is available offline; CPython's test suite ships a real recording (a plucked string,
+    # stereo 32-bit PCM at 11,025 Hz), which exercises reading, channel choice and resampling of a real file.
+    recording = Path(sysconfig.get_paths()["stdlib"]) / "test/audiodata/pluck-pcm32.wav"
+    if not recording.is_file():
+        pytest.skip(f"{recording} is not installed with this Python")
+    model = Speech2Text.from_pretrained(packed["model"])
+    assert isinstance(model.transcribe(recording, channel=0), str)
