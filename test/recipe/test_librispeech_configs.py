@@ -26,7 +26,6 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.decode.search import DecodeConfig
 from toolkit.bin.decode import main as decode_main
 from toolkit.bin.fit_discretizer import main as fit_main
 from toolkit.bin.make_sequences import main as make_sequences_main
@@ -34,6 +33,7 @@ from toolkit.bin.train import main as train_main
 from toolkit.bin.train_tokenizers import TokenizersConfig
 from toolkit.bin.train_tokenizers import main as train_tokenizers_main
 from toolkit.config import load_config, load_yaml
+from toolkit.decode.search import DecodeConfig
 from toolkit.discretizers.base import load_discretizer
 from toolkit.fileio import read_table, write_table
 from toolkit.train.checkpoint import list_checkpoints

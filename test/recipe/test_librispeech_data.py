@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 
 from toolkit.bin import prepare_librispeech
-from toolkit.decode.search import DecodeConfig
 from toolkit.bin.train_tokenizers import TokenizersConfig
 from toolkit.config import from_dict, load_config, load_yaml
 from toolkit.datadir import load_data_dir
+from toolkit.decode.search import DecodeConfig
 from toolkit.train.config import TrainConfig
 from toolkit.validate import validate_data_dir
 
