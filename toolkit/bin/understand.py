@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from toolkit.bin.transcribe import utterances
+from toolkit.inference.inputs import audio_arguments, check_audio_arguments, read_chunks, utterances
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,37 +25,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("audio", nargs="*", help="audio files")
-    p.add_argument("--model", required=True, help="a packed SLU model folder (exp/slu_<tag>/model)")
-    p.add_argument("--wav-scp", help="a Kaldi wav.scp of the utterances (instead of, or besides, files)")
+    audio_arguments(p, "a packed SLU model folder (exp/slu_<tag>/model)")
     p.add_argument("--task", action="append", default=None, help="only this task (ic, sf, er); repeatable")
     p.add_argument("--out-dir", help="write hyp.<label table> per task here instead of printing")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--channel", type=int, help="channel of multi-channel audio to use (0-based)")
-    p.add_argument("--chunk-utts", type=int, default=500, help="utterances read and run together (memory)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.audio and not args.wav_scp:
-        parser.error("name audio files or give --wav-scp")
-    if args.chunk_utts < 1:
-        parser.error(f"--chunk-utts must be positive, got {args.chunk_utts}")
-    import torch
-
+    device = check_audio_arguments(parser, args)
     from toolkit.audio import AudioError
-    from toolkit.device import device_option
     from toolkit.fileio import describe_error, write_table
-    from toolkit.inference.speech2text import read_wave
     from toolkit.inference.understand import Understand
     from toolkit.models.downstream_task import default_label_table
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = device_option(parser, args.device)
     results: dict[str, dict[str, str]] = {}
     try:
         pairs = utterances(args.audio, args.wav_scp)
@@ -64,13 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [t for t in tasks if t not in model.tasks]
         if unknown:
             raise ValueError(f"{args.model} has no {unknown[0]} head (it has: {', '.join(model.tasks)})")
-        for start in range(0, len(pairs), args.chunk_utts):
-            chunk = pairs[start : start + args.chunk_utts]
-            waves = []
-            for uttid, spec in chunk:
-                wave, rate = read_wave(spec, args.channel, uttid)
-                waves.append(model.prepare(wave, rate, spec))
-            for (uttid, _), labels in zip(chunk, model.predict_waves(waves, [u for u, _ in chunk]), strict=True):
+        for ids, waves in read_chunks(pairs, args.chunk_utts, args.channel, model.prepare):
+            for uttid, labels in zip(ids, model.predict_waves(waves, ids), strict=True):
                 results[uttid] = labels
                 if not args.out_dir:
                     for task in tasks:

@@ -162,14 +162,7 @@ def model_card(name: str, run: str, facts: dict) -> str:
         "## What made it",
         "",
     ]
-    for key, value in facts.items():
-        if value is None or value == {}:
-            continue
-        if isinstance(value, dict):
-            lines.append(f"- {key}:")
-            lines += [f"  - {k}: {v}" for k, v in value.items()]
-        else:
-            lines.append(f"- {key}: {value}")
+    lines += fact_lines(facts)
     lines += ["", f"The resolved training config is `{TRAIN_CONFIG}`; the decoding config `{DECODE_CONFIG}`.", ""]
     return "\n".join(lines)
 
@@ -266,6 +259,12 @@ def understand_card(name: str, facts: dict) -> str:
         "## What made it",
         "",
     ]
+    return "\n".join(lines + fact_lines(facts)) + "\n"
+
+
+def fact_lines(facts: dict) -> list[str]:
+    """A model card's facts as a markdown list; a dict value becomes a nested list, empty values are left out."""
+    lines = []
     for key, value in facts.items():
         if value in (None, {}, ""):
             continue
@@ -274,4 +273,4 @@ def understand_card(name: str, facts: dict) -> str:
             lines += [f"  - {k}: {v}" for k, v in value.items()]
         else:
             lines.append(f"- {key}: {value}")
-    return "\n".join(lines) + "\n"
+    return lines
