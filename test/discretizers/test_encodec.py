@@ -10,7 +10,7 @@ from toolkit.bin.dump_units import main as dump_main
 from toolkit.config import ConfigError
 from toolkit.datadir import load_data_dir
 from toolkit.discretizers import encodec
-from toolkit.discretizers.base import fit_discretizer, load_discretizer
+from toolkit.discretizers.registry import fit_discretizer, load_discretizer
 from toolkit.fileio import read_table
 
 from conftest import build_data_dir

@@ -21,7 +21,7 @@ from toolkit.bin.dump_units import main as dump_units_main
 from toolkit.bin.pack_model import main as pack_main
 from toolkit.bin.train import main as train_main
 from toolkit.bin.transcribe import main as transcribe_main
-from toolkit.discretizers.base import fit_discretizer
+from toolkit.discretizers.registry import fit_discretizer
 from toolkit.fileio import read_table
 from toolkit.inference import Speech2Text
 from toolkit.inference.pack import MANIFEST

@@ -34,7 +34,7 @@ from toolkit.bin.train_tokenizers import TokenizersConfig
 from toolkit.bin.train_tokenizers import main as train_tokenizers_main
 from toolkit.config import load_config, load_yaml
 from toolkit.decode.search import DecodeConfig
-from toolkit.discretizers.base import load_discretizer
+from toolkit.discretizers.registry import load_discretizer
 from toolkit.fileio import read_table, write_table
 from toolkit.train.checkpoint import list_checkpoints
 from toolkit.train.config import TrainConfig

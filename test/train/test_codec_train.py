@@ -8,7 +8,7 @@ import yaml
 
 from toolkit.bin.train_codec import main as train_main
 from toolkit.config import from_dict
-from toolkit.discretizers.base import fit_discretizer, load_discretizer
+from toolkit.discretizers.registry import fit_discretizer, load_discretizer
 from toolkit.losses.codec import MelLoss, commitment_loss
 from toolkit.models.codec import CodecModelConfig, build_codec, init_for_training
 from toolkit.models.codec_quantizer import QuantizerConfig, ema_update, quantize

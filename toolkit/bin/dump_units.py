@@ -19,9 +19,11 @@ import numpy as np
 from tqdm import tqdm
 
 from toolkit.audio import AudioError, audio_info, load_audio, resample
+from toolkit.config import ConfigError
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.device import device_option
-from toolkit.discretizers.base import ConfigError, Discretizer, load_discretizer
+from toolkit.discretizers.base import Discretizer
+from toolkit.discretizers.registry import load_discretizer
 from toolkit.fileio import TableError, write_table
 
 

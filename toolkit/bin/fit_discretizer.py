@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from toolkit.audio import AudioError
     from toolkit.config import ConfigError, apply_overrides, load_yaml
-    from toolkit.discretizers.base import fit_discretizer
+    from toolkit.discretizers.registry import fit_discretizer
     from toolkit.fileio import TableError
 
     if args.num_threads is not None and args.num_threads < 1:

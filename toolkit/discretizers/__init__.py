@@ -1,8 +1,9 @@
 """Speech discretizers: learn a mapping from audio to one unit id per frame, save it, load it, encode with it.
 
-The interface and the dispatch by type live in base.py; one module per discretizer type (mfcc_kmeans.py, ...).
+The interface lives in base.py, the dispatch by type in registry.py; one module per discretizer type (mfcc_kmeans.py, ...).
 """
 
-from toolkit.discretizers.base import Discretizer, fit_discretizer, load_discretizer
+from toolkit.discretizers.base import Discretizer
+from toolkit.discretizers.registry import fit_discretizer, load_discretizer
 
 __all__ = ["Discretizer", "fit_discretizer", "load_discretizer"]

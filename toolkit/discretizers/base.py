@@ -1,4 +1,4 @@
-"""The discretizer contract, the strict YAML <-> dataclass config mapping, and the dispatch by type.
+"""The discretizer contract and the strict YAML <-> dataclass config mapping (the dispatch by type: registry.py).
 
 A discretizer type is one module `toolkit/discretizers/<type>.py` that provides
 
@@ -8,25 +8,24 @@ A discretizer type is one module `toolkit/discretizers/<type>.py` that provides
                                              learn from Kaldi data dirs, save the state and config.yaml in out_dir
     load(out_dir) -> Discretizer             an object satisfying the Discretizer protocol below
 
-There is no base class to inherit from and no registry: `fit_discretizer` and `load_discretizer` dispatch on the type
-with an if/elif, importing the module only when it is used (so MFCC users never import transformers).
+There is no base class to inherit from: `toolkit.discretizers.registry` names the module of each type and imports it
+only when it is used (so MFCC users never import transformers), and the modules import only this file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import yaml
 
-from toolkit.config import ConfigError, load_yaml, to_dict
 from toolkit.config import from_dict as config_from_dict
+from toolkit.config import load_yaml, to_dict
 from toolkit.fileio import atomic_write
 
 CONFIG_NAME = "config.yaml"
-KNOWN_TYPES = ("mfcc_kmeans", "ssl_kmeans", "encodec")
 
 
 @runtime_checkable
@@ -67,49 +66,3 @@ def read_config(out_dir: str | Path, cls: type) -> Any:
     if isinstance(model, str) and model and not Path(model).is_absolute() and (Path(out_dir) / model).is_dir():
         values["model"] = str((Path(out_dir) / model).resolve())
     return config_from_dict(cls, values, str(path))
-
-
-# ---- dispatch ----
-
-
-def _unknown_type(kind: Any, where: str) -> ConfigError:
-    return ConfigError(f"{where}: unknown discretizer type {kind!r} (known: {', '.join(KNOWN_TYPES)})")
-
-
-def fit_discretizer(
-    kind: str,
-    data_dirs: Sequence[str | Path],
-    out_dir: str | Path,
-    values: Mapping[str, Any] | None = None,
-    progress: bool = False,
-) -> None:
-    """Fit a discretizer of type `kind` configured by the mapping `values` (YAML options, without `type`)."""
-    if kind == "mfcc_kmeans":
-        from toolkit.discretizers import mfcc_kmeans as module
-    elif kind == "ssl_kmeans":
-        from toolkit.discretizers import ssl_kmeans as module
-    elif kind == "encodec":
-        from toolkit.discretizers import encodec as module
-    else:
-        raise _unknown_type(kind, "type")
-    config = config_from_dict(module.Config, values, "config")
-    module.fit(data_dirs, out_dir, config, progress=progress)
-
-
-def load_discretizer(out_dir: str | Path, device: str | None = None) -> Discretizer:
-    """Load the discretizer saved in out_dir, whatever its type (read from config.yaml). `device` (cpu, cuda, auto)
-    overrides the saved config's for the models that have one (ssl_kmeans, encodec): fit on one machine, dump on
-    another. MFCC features are computed on the CPU whatever it says."""
-    path = Path(out_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{out_dir}: no {CONFIG_NAME}; is this a discretizer made by fit_discretizer?")
-    kind = load_yaml(path).get("type")
-    if kind == "mfcc_kmeans":
-        from toolkit.discretizers import mfcc_kmeans as module
-    elif kind == "ssl_kmeans":
-        from toolkit.discretizers import ssl_kmeans as module
-    elif kind == "encodec":
-        from toolkit.discretizers import encodec as module
-    else:
-        raise _unknown_type(kind, str(path))
-    return module.load(out_dir) if device is None else module.load(out_dir, device=device)

@@ -27,7 +27,7 @@ from toolkit.audio import AudioError, load_audio, resample
 from toolkit.config import load_config
 from toolkit.decode.search import DecodeConfig, decode_prompts, too_long
 from toolkit.device import resolve_device
-from toolkit.discretizers.base import load_discretizer
+from toolkit.discretizers.registry import load_discretizer
 from toolkit.hardware import choose_precision
 from toolkit.inference.pack import DECODE_CONFIG, DISCRETIZER_DIR, LM_DIR, SPEECH2TEXT, TOKENIZERS_DIR, read_manifest
 from toolkit.models.speech_lm import load_speech_lm

@@ -42,7 +42,7 @@ def previous_model_folder(path: str) -> Path:
 
 def make_encoder(cfg: PretrainConfig, train_dir: Path, out_dir: Path):
     """Fit (once) the target discretizer and return a function waves -> units at the encoder's frame rate."""
-    from toolkit.discretizers.base import fit_discretizer, load_discretizer
+    from toolkit.discretizers.registry import fit_discretizer, load_discretizer
 
     t = cfg.targets
     options = {
