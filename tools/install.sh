@@ -44,7 +44,7 @@ fi
 
 echo "installing the toolkit and its pinned dependencies into $venv (first time: a few minutes, ~6 GB)"
 "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-    -c "$root/tools/constraints.txt" -e "$root[test,plot]"
+    -c "$root/tools/constraints.txt" -e "$root[test]"
 "$venv/bin/python" -c "$smoke" || { echo "error: the installed environment does not import; see above" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "installed in $(( $(date +%s) - start )) s; $venv uses $(du -sh "$venv" | cut -f1)"

@@ -93,7 +93,7 @@ def test_decode_precision_is_resolved_and_reported(trained, tmp_path, capsys):
 
 
 def test_training_draws_its_curves(trained):
-    # tools/install.sh installs matplotlib (the `plot` extra), so every run has a picture beside curves.csv.
+    # matplotlib is a dependency of the toolkit, so every run has a picture beside curves.csv.
     _, exp = trained
     png = exp / "curves.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
