@@ -18,7 +18,7 @@ def replace_line(path, old, new):
 
 def test_clean_data_dir_is_valid(data_dir, capsys):
     assert validate_data_dir(data_dir, sample_rate=16000) == []
-    assert validate_main([str(data_dir)]) == 0
+    assert validate_main(["--data", str(data_dir)]) == 0
     assert "valid" in capsys.readouterr().out
 
 
@@ -114,7 +114,7 @@ def test_pipe_entries_are_run(tmp_path):
 
 def test_cli_exit_status_and_report(data_dir, capsys):
     (data_dir.parent / "audio" / "data" / "spk0-utt002.wav").unlink()
-    assert validate_main([str(data_dir), "--sample-rate", "16000"]) == 1
+    assert validate_main(["--data", str(data_dir), "--sample-rate", "16000"]) == 1
     err = capsys.readouterr().err
     assert "error:" in err and "1 problem(s) found" in err and "Traceback" not in err
 

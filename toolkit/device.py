@@ -31,3 +31,10 @@ def device_option(parser: argparse.ArgumentParser, name: str) -> str:
         return resolve_device(name)
     except ValueError as err:
         parser.error(f"--device: {err}")
+
+
+def add_device_option(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """The `--device` option every entry point takes, with the one default: auto."""
+    parser.add_argument(
+        "--device", default="auto", help=f"cpu, cuda, cuda:N or auto{what} (default: auto, cuda when available)"
+    )

@@ -20,7 +20,7 @@ def test_format_references_good_audio_converts_the_rest_and_drops_by_duration(tm
     (src / "wav.scp").write_text(wav_scp)
     dst = tmp_path / "out"
     assert (
-        format_main(["--src", str(src), "--dst", str(dst), "--min-dur", "0.3", "--max-dur", "3", "--no-progress"]) == 0
+        format_main(["--data", str(src), "--out", str(dst), "--min-dur", "0.3", "--max-dur", "3", "--no-progress"]) == 0
     )
     out = load_data_dir(dst)
     assert out.utt_ids == ["spk0-utt002", "spk1-utt001"]
@@ -48,7 +48,7 @@ def test_format_references_16bit_mono_flac_at_the_target_rate(tmp_path):
     text = text.replace(spec["spk0-utt000"], str(good)).replace(spec["spk1-utt001"], str(deep))
     (src / "wav.scp").write_text(text)
     dst = tmp_path / "out"
-    assert format_main(["--src", str(src), "--dst", str(dst), "--no-progress"]) == 0
+    assert format_main(["--data", str(src), "--out", str(dst), "--no-progress"]) == 0
     out = load_data_dir(dst)
     assert out["wav.scp"]["spk0-utt000"] == str(good)  # referenced as it is
     assert out["wav.scp"]["spk1-utt001"] == str(dst / "wav" / "spk1-utt001.wav")  # 24-bit: converted to 16-bit wav
@@ -66,10 +66,10 @@ def test_format_segments_and_stereo(tmp_path, capsys):
     (src / "utt2spk").write_text("s-a s\ns-b s\n")
     (src / "text").write_text("s-a one\ns-b two\n")
     dst = tmp_path / "dst"
-    assert format_main(["--src", str(src), "--dst", str(dst), "--no-progress"]) == 1
+    assert format_main(["--data", str(src), "--out", str(dst), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "utterance 's-a'" in err and "pick one with --channel" in err
-    assert format_main(["--src", str(src), "--dst", str(dst), "--channel", "1", "--no-progress"]) == 0
+    assert format_main(["--data", str(src), "--out", str(dst), "--channel", "1", "--no-progress"]) == 0
     out = load_data_dir(dst)
     assert out["utt2num_samples"] == {"s-a": "16000", "s-b": "24000"}
     assert not out.has("segments")
@@ -79,7 +79,7 @@ def test_format_segments_and_stereo(tmp_path, capsys):
 def test_format_missing_audio_fails_naming_the_utterance(tmp_path, capsys):
     src = build_data_dir(tmp_path)
     (tmp_path / "audio" / "data" / "spk1-utt003.wav").unlink()
-    assert format_main(["--src", str(src), "--dst", str(tmp_path / "out"), "--no-progress"]) == 1
+    assert format_main(["--data", str(src), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "utterance 'spk1-utt003'" in err and "does not exist" in err
     assert not (tmp_path / "out" / "wav.scp").exists()
@@ -91,7 +91,7 @@ def test_speed_perturb_ids_durations_and_alignment(tmp_path):
         "spk0-utt000 " + " ".join(["a"] * 50 + ["b"] * 50) + "\nspk1-utt001 " + " ".join(["c"] * 200) + "\n"
     )
     dst = tmp_path / "sp"
-    assert perturb_main(["--src", str(src), "--dst", str(dst), "--factors", "0.9", "1.0", "1.1", "--no-progress"]) == 0
+    assert perturb_main(["--data", str(src), "--out", str(dst), "--factors", "0.9", "1.0", "1.1", "--no-progress"]) == 0
     out = load_data_dir(dst)
     assert len(out.utt_ids) == 6
     assert out["utt2spk"]["sp0.9-spk0-utt000"] == "sp0.9-spk0"
@@ -116,10 +116,10 @@ def test_combine_cli_concatenates_reports(tmp_path):
     for name in ("wav.scp", "text", "utt2spk", "utt2dur", "utt2intent", "text.slots", "spk2utt"):
         (b / name).write_text((b / name).read_text().replace("spk", "zpk"))
     out = tmp_path / "all"
-    assert combine_main(["--out", str(out), "--concat", "dropped_utts", str(a), str(b)]) == 0
+    assert combine_main(["--out", str(out), "--concat", "dropped_utts", "--data", str(a), str(b)]) == 0
     assert len(load_data_dir(out).utt_ids) == 4
     assert read_table(out / "dropped_utts") == {"x-1": "too_short"}
-    assert combine_main(["--out", str(tmp_path / "dup"), str(a), str(a)]) == 1
+    assert combine_main(["--out", str(tmp_path / "dup"), "--data", str(a), str(a)]) == 1
 
 
 def test_an_id_escaping_dst_is_refused_and_nothing_is_written_outside(tmp_path, capsys):
@@ -130,7 +130,7 @@ def test_an_id_escaping_dst_is_refused_and_nothing_is_written_outside(tmp_path, 
     dst = tmp_path / "work" / "out"
     before = set(tmp_path.rglob("*"))
     for main, extra in ((format_main, ["--sample-rate", "8000"]), (perturb_main, ["--factors", "0.9"])):
-        assert main(["--src", str(src), "--dst", str(dst), "--no-progress", *extra]) == 1
+        assert main(["--data", str(src), "--out", str(dst), "--no-progress", *extra]) == 1
         assert "id 'spk1-../../../escaped' contains a path separator" in capsys.readouterr().err
     assert set(tmp_path.rglob("*")) == before
 
@@ -147,6 +147,6 @@ def test_a_full_disk_while_writing_audio_is_a_message(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(format_data_dir, "write_wav", full_disk)
     dst = tmp_path / "out"
-    assert format_main(["--src", str(src), "--dst", str(dst), "--sample-rate", "8000", "--no-progress"]) == 1
+    assert format_main(["--data", str(src), "--out", str(dst), "--sample-rate", "8000", "--no-progress"]) == 1
     assert "spk0-utt000.wav: No space left on device" in capsys.readouterr().err
     assert not dst.exists()

@@ -60,7 +60,7 @@ def test_the_slu_recipe_end_to_end(tmp_path):
         scp = recipe / f"dump/raw/{task}_test/wav.scp"
         out = tmp_path / f"understood_{task}"
         proc = subprocess.run(
-            [*understand, "--wav-scp", str(scp), "--task", task, "--out-dir", str(out)], capture_output=True, text=True
+            [*understand, "--wav-scp", str(scp), "--task", task, "--out", str(out)], capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         stage6 = read_table(recipe / f"exp/{task}_pad_slocal/eval/{task}_test/hyp.{table}", allow_empty_value=True)

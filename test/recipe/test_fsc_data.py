@@ -81,7 +81,17 @@ def data_sh(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def validate(recipe: Path, data_dir: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "toolkit.bin.validate_data_dir", data_dir, "--sample-rate", str(SR), "--nj", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolkit.bin.validate_data_dir",
+        "--data",
+        data_dir,
+        "--sample-rate",
+        str(SR),
+        "--nj",
+        "1",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=recipe)
 
 
@@ -151,7 +161,7 @@ def edit_row(csv_file: Path, line: int, column: int, value: str) -> None:
 
 
 def prepare(root: Path, out: Path, split: str = "train") -> int:
-    return prepare_fsc.main(["--db_root", str(root), "--split", split, "--out", str(out), "--nj", "1"])
+    return prepare_fsc.main(["--db-root", str(root), "--split", split, "--out", str(out), "--nj", "1"])
 
 
 def test_missing_wav_through_data_sh(tmp_path, corpus):

@@ -104,6 +104,7 @@ def test_data_sh_sessions_and_folds(tmp_path, corpus):
         sys.executable,
         "-m",
         "toolkit.bin.validate_data_dir",
+        "--data",
         "data/session1",
         "--sample-rate",
         str(SR),
@@ -185,7 +186,7 @@ def edit(path: Path, old: str, new: str) -> int:
 
 
 def prepare(root: Path, out: Path) -> int:
-    return prepare_iemocap.main(["--db_root", str(root), "--out-dir", str(out), "--nj", "1"])
+    return prepare_iemocap.main(["--db-root", str(root), "--out", str(out), "--nj", "1"])
 
 
 def test_unknown_label_through_data_sh(tmp_path, corpus):

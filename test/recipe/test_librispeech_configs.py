@@ -153,7 +153,7 @@ def test_discretizer_config_fits_and_encodes(models, tmp_path, path):
     values = load_yaml(path)
     data = build_data_dir(tmp_path, "train", num_utts=6, durations=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75])
     out = tmp_path / "discretizer"
-    argv = ["--config", str(path), "--data", str(data), "--out", str(out), "--no-progress", "--num-threads", "1"]
+    argv = ["--config", str(path), "--data", str(data), "--out", str(out), "--no-progress", "--threads", "1"]
     argv += ["--set", f"model={stand_in(models, values['model'])}"]
     for override in DISCRETIZER_OVERRIDES[values["type"]]:
         argv += ["--set", override]

@@ -151,7 +151,7 @@ def subset_copy(root: Path, tmp_path: Path, subset: str = "dev-clean") -> Path:
 
 
 def prepare(src: Path, out: Path, *extra: str) -> int:
-    return prepare_librispeech.main(["--src", str(src), "--out", str(out), "--nj", "1", *extra])
+    return prepare_librispeech.main(["--db-root", str(src), "--out", str(out), "--nj", "1", *extra])
 
 
 def test_missing_trans_txt(tmp_path, corpus, capsys):

@@ -206,7 +206,7 @@ def test_distill_config_trains_one_step(setup, tmp_path, path):
     cfg = load_config(DistillConfig, path)
     out = tmp_path / "distill"
     # As slu.sh stage 4 calls it (--data, --dev, --set student=...), the hub names swapped for the stand-ins.
-    argv = ["--config", str(path), "--data", str(setup["paired"]), "--dev", str(setup["paired_dev"])]
+    argv = ["--config", str(path), "--data", str(setup["paired"]), "--valid", str(setup["paired_dev"])]
     argv += ["--out", str(out), "--set", "max_steps=1"]
     argv += ["--set", f"teacher={stand_in(setup, cfg.teacher)}", "--set", f"student={stand_in(setup, cfg.student)}"]
     assert distill_main(argv) == 0
@@ -329,7 +329,7 @@ def test_iemocap_fold_summary(tmp_path):
         folder = exp / f"er_fold{k}_{tag}/eval/fold{k}_test"
         folder.mkdir(parents=True)
         (folder / "score.json").write_text(json.dumps({"task": "er", "accuracy": acc}))
-    cmd = [sys.executable, str(recipe / "local/fold_summary.py"), "--exp-dir", str(exp)]
+    cmd = [sys.executable, str(recipe / "local/fold_summary.py"), "--exp", str(exp)]
     proc = subprocess.run([*cmd, "--tags", "pad_slocal_seed1", "pad_slocal_seed2"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "pad_slocal_seed1: mean ER accuracy 63.00%" in proc.stdout

@@ -130,7 +130,17 @@ def test_data_sh_one_utterance_per_recording(tmp_path, corpus):
     recipe = copy_recipe(tmp_path)
     proc = data_sh(recipe, "--db_root", str(root), "--nj", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    cmd = [sys.executable, "-m", "toolkit.bin.validate_data_dir", "data/devel", "--sample-rate", str(SR), "--nj", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolkit.bin.validate_data_dir",
+        "--data",
+        "data/devel",
+        "--sample-rate",
+        str(SR),
+        "--nj",
+        "1",
+    ]
     check = subprocess.run(cmd, capture_output=True, text=True, cwd=recipe)
     assert check.returncode == 0 and check.stdout.strip() == "data/devel: valid", check.stderr
     for split, utts in expected.items():
@@ -193,7 +203,7 @@ def corpus_copy(root: Path, tmp_path: Path) -> Path:
 
 
 def prepare(root: Path, out: Path, split: str = "train") -> int:
-    return prepare_slurp.main(["--db_root", str(root), "--split", split, "--out", str(out), "--nj", "1"])
+    return prepare_slurp.main(["--db-root", str(root), "--split", split, "--out", str(out), "--nj", "1"])
 
 
 def test_missing_audio_through_data_sh(tmp_path, corpus):

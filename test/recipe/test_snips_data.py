@@ -110,7 +110,17 @@ def data_sh(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def validate(recipe: Path, data_dir: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "toolkit.bin.validate_data_dir", data_dir, "--sample-rate", str(SR), "--nj", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolkit.bin.validate_data_dir",
+        "--data",
+        data_dir,
+        "--sample-rate",
+        str(SR),
+        "--nj",
+        "1",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=recipe)
 
 
@@ -193,7 +203,7 @@ def replace_line(path: Path, lineno: int, new: str) -> str:
 
 
 def prepare(root: Path, out: Path, split: str = "train", *extra: str) -> int:
-    return prepare_snips.main(["--db_root", str(root), "--split", split, "--out", str(out), "--nj", "1", *extra])
+    return prepare_snips.main(["--db-root", str(root), "--split", split, "--out", str(out), "--nj", "1", *extra])
 
 
 def line_of(root: Path, uttid: str) -> int:

@@ -70,7 +70,7 @@ def test_the_block_sits_beside_make_results_and_is_regenerated(tmp_path, capsys)
     (units / "unit_report.json").write_text(json.dumps({"phones": [{"pnmi": 0.6}], "bitrate": {"naive_bps": 450}}))
     out.write_text("# Results\n\nHand-written notes.\n")
     write_results(exp, out, env={k: "x" for k in ("python", "torch", "transformers", "platform", "cpu", "gpu")})
-    argv = ["--losses", "lm sld", "--discretizers", "mfcc_kmeans", "--sets", "test", "--exp-dir", str(exp)]
+    argv = ["--losses", "lm sld", "--discretizers", "mfcc_kmeans", "--sets", "test", "--exp", str(exp)]
     argv += ["--units-dir", str(tmp_path / "units"), "--out", str(out)]
     assert grid_main(argv) == 0
     assert "no scores yet for 1 cell(s): mfcc_kmeans lm test" in capsys.readouterr().err
@@ -89,11 +89,11 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     units = tmp_path / "units/mfcc_kmeans/test"
     units.mkdir(parents=True)
     (units / "unit_report.json").write_text("{not json")
-    argv = ["--losses", "sld", "--discretizers", "mfcc_kmeans", "--exp-dir", str(exp), "--out", str(tmp_path / "R.md")]
+    argv = ["--losses", "sld", "--discretizers", "mfcc_kmeans", "--exp", str(exp), "--out", str(tmp_path / "R.md")]
     assert grid_main([*argv, "--units-dir", str(tmp_path / "units")]) == 1
     assert "unit_report.json: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()
     assert grid_main([*argv, "--tag-format", "{loss}_seed{seed}"]) == 1
     assert "must use each of" in capsys.readouterr().err
-    assert grid_main([*argv, "--exp-dir", str(tmp_path / "nothing")]) == 1
+    assert grid_main([*argv, "--exp", str(tmp_path / "nothing")]) == 1
     assert "no such directory" in capsys.readouterr().err

@@ -118,7 +118,7 @@ def test_train_infer_and_score_each_task(setup, tmp_path, task):
     else:
         score_task = "sf"
     ref = setup["dev"] / table
-    assert score_main(["--task", score_task, "--ref", str(ref), "--hyp", str(hyp), "--out-dir", str(tmp_path)]) == 0
+    assert score_main(["--task", score_task, "--ref", str(ref), "--hyp", str(hyp), "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "score.json").read_text())["n_utt"] == 4
 
 

@@ -1,6 +1,6 @@
 """Combine data dirs (e.g. the shards of a stage) into one.
 
-    python -m toolkit.bin.combine_data_dir --out data/all data/a data/b [--concat dropped_utts]
+    python -m toolkit.bin.combine_data_dir --data data/a data/b --out data/all [--concat dropped_utts]
 
 Duplicate ids are an error. `--concat NAME` also concatenates a non-standard table (such as a stage's
 `dropped_utts` report) from the parts that have it.
@@ -18,17 +18,17 @@ from toolkit.fileio import TableError, read_table, write_table
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--data", action="extend", nargs="+", required=True, help="the data dirs to combine")
+    parser.add_argument("--out", required=True, help="the combined data dir")
     parser.add_argument("--concat", action="append", default=[], help="extra table to concatenate")
-    parser.add_argument("parts", nargs="+")
     args = parser.parse_args(argv)
     try:
-        parts = [load_data_dir(p) for p in args.parts]
+        parts = [load_data_dir(p) for p in args.data]
         combined = combine_data_dirs(parts)
         extras = {}
         for name in args.concat:
             extras[name] = {}
-            for part in args.parts:
+            for part in args.data:
                 if (Path(part) / name).exists():
                     extras[name].update(read_table(Path(part) / name))
     except (TableError, FileNotFoundError, ValueError) as e:

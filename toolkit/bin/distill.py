@@ -1,9 +1,9 @@
 """PAD distillation of a text teacher into a speech SSL student on paired data (see toolkit/train/distill.py).
 
     python -m toolkit.bin.distill --config conf/distill/pad_slocal.yaml --data data/paired \\
-        --out exp/distill/pad_slocal [--dev data/dev] [--set loss.kind=glob --set max_steps=2000] [--threads N]
+        --out exp/distill/pad_slocal [--valid data/dev] [--set loss.kind=glob --set max_steps=2000] [--threads N]
 
---data is a Kaldi data dir with wav.scp and text; without --dev, dev.holdout_fraction of it is held out for a dev
+--data is a Kaldi data dir with wav.scp and text; without --valid, dev.holdout_fraction of it is held out for a dev
 loss. The teacher's outputs are cached in out/teacher_cache (or --teacher-cache DIR, shareable between runs of the
 same teacher). Rerunning the same command after a crash (even kill -9) resumes from the last checkpoint; after
 completion it says so and exits 0. The distilled student is out/model (save_pretrained: AutoModel.from_pretrained
@@ -20,19 +20,21 @@ import os
 import sys
 from pathlib import Path
 
+from toolkit.device import add_device_option
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="distillation YAML (conf/distill/*.yaml)")
     parser.add_argument("--data", required=True, help="paired data dir (wav.scp + text)")
     parser.add_argument("--out", required=True, help="run directory, e.g. exp/distill/pad_slocal")
-    parser.add_argument("--dev", default=None, help="dev data dir (default: hold out part of --data)")
+    parser.add_argument("--valid", default=None, help="validation data dir (default: hold out part of --data)")
     parser.add_argument(
         "--teacher-cache", default=None, help="teacher output cache folder (default: out/teacher_cache)"
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--stop-after-steps", type=int, default=None, help="end this run after N steps (resumable)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    add_device_option(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
     # Imported only now: --help must answer at once, not after torch (and transformers) load.
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = DistillPaths(
             data=Path(args.data),
             out=Path(args.out),
-            dev=Path(args.dev) if args.dev else None,
+            dev=Path(args.valid) if args.valid else None,
             teacher_cache=Path(args.teacher_cache) if args.teacher_cache else None,
         )
         result = distill(cfg, paths, device, stop_after_steps=args.stop_after_steps)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from toolkit.audio import AudioError, audio_info, load_audio, resample
 from toolkit.config import ConfigError
 from toolkit.datadir import DataDir, load_data_dir
-from toolkit.device import device_option
+from toolkit.device import add_device_option, device_option
 from toolkit.discretizers.base import Discretizer
 from toolkit.discretizers.registry import load_discretizer
 from toolkit.fileio import TableError, write_table
@@ -97,14 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="units file to write")
     parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per encoding batch")
     parser.add_argument(
-        "--num-threads",
+        "--threads",
         type=int,
         default=1,
         help="torch threads; parallelism comes from running one job per shard, so 1 avoids oversubscription",
     )
-    parser.add_argument(
-        "--device", default=None, help="cpu, cuda or auto for the model of ssl_kmeans/encodec (default: as fitted)"
-    )
+    add_device_option(parser, " for the model of ssl_kmeans/encodec")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     # Imported only now: --help must answer at once, not after torch (and transformers) load.
@@ -112,12 +110,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.batch_seconds <= 0:
         parser.error(f"--batch-seconds must be positive, got {args.batch_seconds}")
-    if args.num_threads < 1:
-        parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
-    # A bad or unavailable device fails here, before any model loads; None keeps the device the model was fitted with.
-    device = None if args.device is None else device_option(parser, args.device)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    # A bad or unavailable device fails here, before any model loads.
+    device = device_option(parser, args.device)
     threads = torch.get_num_threads()
-    torch.set_num_threads(args.num_threads)
+    torch.set_num_threads(args.threads)
     try:
         discretizer = load_discretizer(args.discretizer, device=device)
         data = load_data_dir(args.data)

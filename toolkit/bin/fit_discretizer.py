@@ -18,11 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, help="YAML with `type` and the discretizer's options")
     parser.add_argument("--type", default=None, help="discretizer type when the config has none (mfcc_kmeans)")
-    parser.add_argument("--data", action="append", required=True, help="training data dir (repeatable)")
+    parser.add_argument("--data", action="extend", nargs="+", required=True, help="training data dir(s)")
     parser.add_argument("--out", required=True, help="output folder, e.g. exp/discretizer/mfcc_kmeans")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     parser.add_argument(
-        "--num-threads",
+        "--threads",
         type=int,
         default=None,
         help="torch threads (default: torch's choice); 1 is much faster on a machine whose cores are busy",
@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.discretizers.registry import fit_discretizer
     from toolkit.fileio import TableError
 
-    if args.num_threads is not None and args.num_threads < 1:
-        parser.error(f"--num-threads must be >= 1, got {args.num_threads}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
     threads = torch.get_num_threads()
-    if args.num_threads is not None:
-        torch.set_num_threads(args.num_threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     try:
         values = load_yaml(args.config) if args.config else {}
         kind = values.pop("type", None)

@@ -1,12 +1,12 @@
 """Stage 3: bring a data dir's audio to one format (mono 16-bit PCM at the target rate), one file per utterance.
 
-    python -m toolkit.bin.format_data_dir --src data/train --dst dump/raw/train --sample-rate 16000 \\
+    python -m toolkit.bin.format_data_dir --data data/train --out dump/raw/train --sample-rate 16000 \\
         [--min-dur 0.1 --max-dur 30] [--wav-dir DIR --final-wav-dir DIR]
 
 Audio already in the target format and not cut by `segments` is referenced, not copied: 16-bit mono WAV, and 16-bit
 mono FLAC too (lossless, and soundfile reads it directly: LibriSpeech's 60 GB of FLAC would otherwise become 113 GB
 of new WAV files). Everything else is written as 16-bit WAV. Utterances whose duration
-is outside [--min-dur, --max-dur] are dropped and listed with the reason in `<dst>/dropped_utts`.
+is outside [--min-dur, --max-dur] are dropped and listed with the reason in `<out>/dropped_utts`.
 `--wav-dir` is where new audio is written, `--final-wav-dir` the path recorded in wav.scp: a recipe writes into a
 temporary folder and renames it once complete, so wav.scp must name the final place.
 """
@@ -54,26 +54,26 @@ def format_utterance(data: DataDir, utt: str, sample_rate: int, wav_dir: Path, f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", required=True, help="input data dir")
-    parser.add_argument("--dst", required=True, help="output data dir")
+    parser.add_argument("--data", required=True, help="input data dir")
+    parser.add_argument("--out", required=True, help="output data dir")
     parser.add_argument("--sample-rate", type=int, default=16000)
     parser.add_argument("--min-dur", type=float, default=0.0, help="drop utterances shorter than this (seconds)")
     parser.add_argument("--max-dur", type=float, default=float("inf"), help="drop longer utterances (seconds)")
     parser.add_argument("--channel", type=int, default=None, help="channel to keep from multi-channel audio")
-    parser.add_argument("--wav-dir", default=None, help="where new wav files go (default: <dst>/wav)")
+    parser.add_argument("--wav-dir", default=None, help="where new wav files go (default: <out>/wav)")
     parser.add_argument("--final-wav-dir", default=None, help="the folder wav.scp names (default: --wav-dir)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    wav_dir = Path(args.wav_dir or Path(args.dst) / "wav")
+    wav_dir = Path(args.wav_dir or Path(args.out) / "wav")
     final_wav_dir = Path(args.final_wav_dir or wav_dir)
     try:
-        data = load_data_dir(args.src)
+        data = load_data_dir(args.data)
         if not data.has("wav.scp"):
-            raise FileNotFoundError(f"{args.src}/wav.scp does not exist")
+            raise FileNotFoundError(f"{args.data}/wav.scp does not exist")
         wav_scp, num_samples, dropped = {}, {}, {}
         utts = data.utt_ids
-        for utt in tqdm(utts, desc=f"format {args.src}", disable=args.no_progress, mininterval=1.0):
+        for utt in tqdm(utts, desc=f"format {args.data}", disable=args.no_progress, mininterval=1.0):
             value, samples = format_utterance(data, utt, args.sample_rate, wav_dir, final_wav_dir, args.channel)
             duration = samples / args.sample_rate
             if duration < args.min_dur:
@@ -89,14 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         out.tables["wav.scp"] = wav_scp
         out.tables["utt2num_samples"] = {u: str(n) for u, n in num_samples.items()}
         out.tables["utt2dur"] = {u: f"{n / args.sample_rate:.3f}" for u, n in num_samples.items()}
-        write_data_dir(out, args.dst)
-        write_table(Path(args.dst) / "dropped_utts", dropped)
+        write_data_dir(out, args.out)
+        write_table(Path(args.out) / "dropped_utts", dropped)
     except (AudioError, ValueError, OSError, KeyError) as e:
         # OSError: also a full disk while writing audio; the recipe writes into a temporary folder, so nothing
         # already complete is touched.
         print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
-    print(f"{args.src}: kept {len(wav_scp)} of {len(utts)} utterances, dropped {len(dropped)}")
+    print(f"{args.data}: kept {len(wav_scp)} of {len(utts)} utterances, dropped {len(dropped)}")
     return 0
 
 

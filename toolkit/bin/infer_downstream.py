@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from toolkit.device import add_device_option
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output table, e.g. .../eval/test/hyp.utt2intent")
     parser.add_argument("--upstream", default=None, help="override the upstream recorded in head.pt")
     parser.add_argument("--max-batch-seconds", type=float, default=200.0, help="padded audio per batch")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    add_device_option(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
     # Imported only now: --help must answer at once, not after torch (and transformers) load.

@@ -1,7 +1,7 @@
 """The losses x discretizers table of a comparison in RESULTS.md (run_comparison.sh calls it after its runs).
 
     python -m toolkit.bin.make_grid --losses "lm ce sld" --discretizers "mfcc_kmeans hubert_kmeans encodec" \\
-        [--tag-format "{loss}_{discretizer}_seed{seed}"] [--sets "test dev"] [--exp-dir exp] \\
+        [--tag-format "{loss}_{discretizer}_seed{seed}"] [--sets "test dev"] [--exp exp] \\
         [--units-dir dump/units] [--out RESULTS.md]
 
 One row per discretizer with its unit quality (PNMI, perplexity, bitrate from stage 5's unit_report.json of the
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--discretizers", required=True, help='space-separated, e.g. "mfcc_kmeans encodec"')
     parser.add_argument("--tag-format", default="{loss}_{discretizer}_seed{seed}", help="how the runs are tagged")
     parser.add_argument("--sets", default="test dev", help="evaluation sets, one table each")
-    parser.add_argument("--exp-dir", default="exp")
+    parser.add_argument("--exp", default="exp")
     parser.add_argument("--units-dir", default="dump/units", help="holds <discretizer>/<set>/unit_report.json")
     parser.add_argument("--out", default="RESULTS.md")
     args = parser.parse_args(argv)
@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--losses, --discretizers and --sets each need at least one name")
     command = "python -m toolkit.bin.make_grid " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
-        missing = write_grid(
-            args.exp_dir, args.units_dir, args.out, losses, discretizers, args.tag_format, sets, command
-        )
+        missing = write_grid(args.exp, args.units_dir, args.out, losses, discretizers, args.tag_format, sets, command)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Regenerate a recipe's RESULTS.md: `python -m toolkit.bin.make_results --exp-dir exp --out RESULTS.md`.
+"""Regenerate a recipe's RESULTS.md: `python -m toolkit.bin.make_results --exp exp --out RESULTS.md`.
 
 Gathers every exp/<tag>/{decode,eval}/<set>/score.json into markdown tables. Only the block between
 `<!-- results:begin -->` and `<!-- results:end -->` is rewritten; text around it is kept.
@@ -15,7 +15,7 @@ from toolkit.scoring.results import write_results
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m toolkit.bin.make_results", description=__doc__.split("\n")[0])
-    p.add_argument("--exp-dir", default="exp", help="the recipe's exp/ directory (default: exp)")
+    p.add_argument("--exp", default="exp", help="the recipe's exp/ directory (default: exp)")
     p.add_argument("--out", default="RESULTS.md", help="the markdown file to create or update (default: RESULTS.md)")
     p.add_argument("--title", default="Results", help="title of a newly created file (default: Results)")
     return p
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
-        entries = write_results(args.exp_dir, args.out, args.title)
+        entries = write_results(args.exp, args.out, args.title)
     except (ValueError, OSError) as e:
         msg = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
         print(f"error: {msg}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Kaldi data dir of one Fluent Speech Commands split (train, valid, test), as downloaded from fluent.ai.
 
-    python -m toolkit.bin.prepare_fsc --db_root /data/fluent_speech_commands_dataset --split train \\
+    python -m toolkit.bin.prepare_fsc --db-root /data/fluent_speech_commands_dataset --split train \\
         --out data/train [--nj 4]
 
 The corpus folder (`fluent_speech_commands_dataset/`) holds `data/{train,valid,test}_data.csv` and the audio under
@@ -173,9 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--db_root", "--db-root", required=True, help="the corpus folder, .../fluent_speech_commands_dataset"
-    )
+    p.add_argument("--db-root", required=True, help="the corpus folder, .../fluent_speech_commands_dataset")
     p.add_argument("--split", required=True, choices=SPLITS, help="which csv to read")
     p.add_argument("--out", required=True, help="the data dir to write, e.g. data/train")
     p.add_argument("--nj", type=int, default=4, help="threads reading the wav headers")

@@ -1,6 +1,6 @@
 """Kaldi data dirs of IEMOCAP for SUPERB's emotion recognition (ER): four classes, five leave-one-session-out folds.
 
-    python -m toolkit.bin.prepare_iemocap --db_root /data/IEMOCAP_full_release --out-dir data \\
+    python -m toolkit.bin.prepare_iemocap --db-root /data/IEMOCAP_full_release --out data \\
         [--dev-ratio 0.2] [--seed 0] [--nj 4]
 
 The corpus folder (IEMOCAP_full_release/, from sail.usc.edu/iemocap) holds Session1 ... Session5, each with
@@ -17,7 +17,7 @@ SUPERB's ER (s3prl downstream/emotion, read for facts only) keeps neu, hap, ang,
 is Session k; its dev set is a random 20% of the turns of the four other sessions (utterance level, so dev shares
 speakers with train: `random_split` with `valid_ratio: 0.2`, `torch.manual_seed(0)`, train length int(0.8 N)).
 This script does the same split with Python's own generator (--seed), so the proportions and the rule match
-SUPERB, not the exact membership. Written to --out-dir:
+SUPERB, not the exact membership. Written to --out:
 
     session1 ... session5       every kept turn of that session
     fold<k>_train fold<k>_dev   the other four sessions, split (--dev-ratio) at random with --seed
@@ -258,9 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db_root", "--db-root", required=True, help="the IEMOCAP_full_release folder (Session1 ...)")
-    p.add_argument("--out-dir", "--out_dir", default="data", help="where the data dirs go (default: data)")
-    p.add_argument("--dev-ratio", "--dev_ratio", type=float, default=0.2, help="dev share of each fold (SUPERB: 0.2)")
+    p.add_argument("--db-root", required=True, help="the IEMOCAP_full_release folder (Session1 ...)")
+    p.add_argument("--out", default="data", help="the folder the data dirs go into (default: data)")
+    p.add_argument("--dev-ratio", type=float, default=0.2, help="dev share of each fold (SUPERB: 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the dev split")
     p.add_argument("--nj", type=int, default=4, help="threads reading the wav headers")
     return p
@@ -295,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
                 problems += more
         if problems:
             report(problems)
-            print(f"{db_root}: {len(problems)} problem(s); nothing written to {args.out_dir}", file=sys.stderr)
+            print(f"{db_root}: {len(problems)} problem(s); nothing written to {args.out}", file=sys.stderr)
             return 1
         sets = build_sets(sessions, args.dev_ratio, args.seed)
-        write_sets(sets, Path(args.out_dir))
+        write_sets(sets, Path(args.out))
     except (OSError, ValueError) as e:
         print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
@@ -306,11 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     dropped = sum((scan.dropped for scan in scans.values()), Counter())
     counts = ", ".join(f"{label} {kept[label]}" for label in CLASSES)
     other = ", ".join(f"{label} {n}" for label, n in dropped.most_common()) or "none"
-    print(f"{args.out_dir}: kept {sum(kept.values())} turns ({counts}; exc counted as hap)")
-    print(f"{args.out_dir}: dropped {sum(dropped.values())} turns with other labels ({other})")
+    print(f"{args.out}: kept {sum(kept.values())} turns ({counts}; exc counted as hap)")
+    print(f"{args.out}: dropped {sum(dropped.values())} turns with other labels ({other})")
     for name, data in sets.items():
         hours = sum(float(d) for d in data.tables["utt2dur"].values()) / 3600
-        print(f"{args.out_dir}/{name}: {len(data.utt_ids)} utterances, {hours:.2f} h")
+        print(f"{args.out}/{name}: {len(data.utt_ids)} utterances, {hours:.2f} h")
     return 0
 
 

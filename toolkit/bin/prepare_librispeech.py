@@ -1,6 +1,6 @@
 """Kaldi data dir of one LibriSpeech subset (dev-clean, train-clean-100, ...), as downloaded from openslr.org/12.
 
-    python -m toolkit.bin.prepare_librispeech --src /data/LibriSpeech/dev-clean --out data/dev_clean \\
+    python -m toolkit.bin.prepare_librispeech --db-root /data/LibriSpeech/dev-clean --out data/dev_clean \\
         [--speakers /data/LibriSpeech/SPEAKERS.TXT] [--no-durations] [--skip-missing] [--nj 4]
 
 The subset's layout is `<subset>/<speaker>/<chapter>/`, each chapter folder holding `<speaker>-<chapter>-<nnnn>.flac`
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--src", required=True, help="a LibriSpeech subset folder, e.g. /data/LibriSpeech/dev-clean")
+    p.add_argument("--db-root", required=True, help="a LibriSpeech subset folder, e.g. /data/LibriSpeech/dev-clean")
     p.add_argument("--out", required=True, help="the data dir to write, e.g. data/dev_clean")
     p.add_argument(
         "--speakers",
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nj < 1:
         parser.error(f"--nj must be >= 1, got {args.nj}")
-    src = Path(args.src)
+    src = Path(args.db_root)
     if not src.is_dir():
         print(
             f"error: {src}: no such folder (expected a LibriSpeech subset such as .../LibriSpeech/dev-clean)",

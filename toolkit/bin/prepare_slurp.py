@@ -1,6 +1,6 @@
 """Kaldi data dir of one SLURP split (train, devel, test, train_synth), from the SLURP repository and its audio.
 
-    python -m toolkit.bin.prepare_slurp --db_root /data/slurp --split train --out data/train \\
+    python -m toolkit.bin.prepare_slurp --db-root /data/slurp --split train --out data/train \\
         [--audio_dir /data/slurp/audio] [--nj 4]
 
 The layout (github.com/pswietojanski/slurp, README and scripts/download_audio.sh; audio on zenodo.org/record/4274930):
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db_root", "--db-root", required=True, help="the SLURP repository folder, holding dataset/slurp")
+    p.add_argument("--db-root", required=True, help="the SLURP repository folder, holding dataset/slurp")
     p.add_argument("--split", required=True, choices=tuple(SPLITS), help="which jsonl to read")
     p.add_argument("--out", required=True, help="the data dir to write, e.g. data/train")
     p.add_argument(

@@ -1,7 +1,7 @@
 """Kaldi data dir of one Audio SNIPS split as SUPERB's slot filling (SF) task uses it: SNIPS NLU utterances spoken by
 Amazon Polly voices, train/valid/test by voice.
 
-    python -m toolkit.bin.prepare_snips --db_root /data/SNIPS --split train --out data/train \\
+    python -m toolkit.bin.prepare_snips --db-root /data/SNIPS --split train --out data/train \\
         [--speakers Ivy,Joanna,...] [--nj 4]
 
 Where the layout comes from (read for facts, no code taken): the audio and the NLU annotation are published by
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db_root", "--db-root", required=True, help=f"the SNIPS folder holding {IOB_FILE} and {SPLITS}")
+    p.add_argument("--db-root", required=True, help=f"the SNIPS folder holding {IOB_FILE} and {SPLITS}")
     p.add_argument("--split", required=True, choices=SPLITS, help="which split (and audio folder) to prepare")
     p.add_argument("--out", required=True, help="the data dir to write, e.g. data/train")
     p.add_argument(

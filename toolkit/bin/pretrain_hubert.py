@@ -30,6 +30,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from toolkit.device import add_device_option
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets-from", default=None, help="iteration 2: the iteration-1 run (or model) folder")
     parser.add_argument("--layer", type=int, default=None, help="iteration 2: the layer whose features are clustered")
     parser.add_argument("--stop-after-steps", type=int, default=None, help="end this run after N steps (resumable)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
+    add_device_option(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
     # Imported only now: --help must answer at once, not after torch and transformers load.

@@ -1,4 +1,4 @@
-"""Score SLU output: `python -m toolkit.bin.score_slu --task ic|sf --ref FILE --hyp FILE --out-dir DIR`.
+"""Score SLU output: `python -m toolkit.bin.score_slu --task ic|sf --ref FILE --hyp FILE --out DIR`.
 
 ic: utt2intent tables (`uttid label`, slots joined by '|'); writes score.json and intents.txt (the wrong ones).
 er: utt2emotion tables, scored like ic (accuracy), with task "er" in score.json.
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ref", required=True, help="reference utt2intent (ic) or text.slots (sf)")
     p.add_argument("--hyp", required=True, help="hypothesis table of the same kind")
-    p.add_argument("--out-dir", required=True, help="where score.json and the per-utterance report go")
+    p.add_argument("--out", required=True, help="where score.json and the per-utterance report go")
     p.add_argument("--slot-names", help="ic: comma-separated names of the '|' fields, e.g. action,object,location")
     p.add_argument("--utt2spk", help="sf: uttid -> speaker for the transcript WER report")
     return p
@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         names = [n.strip() for n in args.slot_names.split(",")] if args.slot_names else None
         try:
             if args.task in ("ic", "er"):
-                summary = score_ic(ref, hyp, args.out_dir, names, task=args.task)
+                summary = score_ic(ref, hyp, args.out, names, task=args.task)
             else:
-                summary = score_sf(ref, hyp, args.out_dir, utt2spk)
+                summary = score_sf(ref, hyp, args.out, utt2spk)
         except ValueError as e:
             raise ValueError(f"scoring {args.hyp} against {args.ref}: {e}") from None
     except (ValueError, OSError) as e:  # TableError is a ValueError
@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.task in ("ic", "er"):
         print(
-            f"{'intent' if args.task == 'ic' else 'emotion'} accuracy {summary['accuracy']:.2f}%  n_utt {summary['n_utt']}  ({args.out_dir})"
+            f"{'intent' if args.task == 'ic' else 'emotion'} accuracy {summary['accuracy']:.2f}%  n_utt {summary['n_utt']}  ({args.out})"
         )
     else:
         print(
             f"slot type F1 {summary['slot_type_f1']:.2f}%  slot value CER {summary['slot_value_cer']:.2f}%  "
-            f"WER {summary['wer']:.2f}%  n_utt {summary['n_utt']}  ({args.out_dir})"
+            f"WER {summary['wer']:.2f}%  n_utt {summary['n_utt']}  ({args.out})"
         )
     return 0
 

@@ -1,6 +1,6 @@
 """Stage 2: speed perturbation of a data dir (sox-style speed: tempo and pitch change together).
 
-    python -m toolkit.bin.speed_perturb --src data/train --dst data/train_sp --factors 0.9 1.0 1.1 \\
+    python -m toolkit.bin.speed_perturb --data data/train --out data/train_sp --factors 0.9 1.0 1.1 \\
         [--wav-dir DIR --final-wav-dir DIR]
 
 Utterance and speaker ids of a perturbed copy get the prefix `sp<factor>-` (Kaldi's convention), so the copies of
@@ -68,26 +68,26 @@ def perturb(data: DataDir, factors: list[float], wav_dir: Path, final_wav_dir: P
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--dst", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
     parser.add_argument("--factors", type=float, nargs="+", default=[0.9, 1.0, 1.1])
-    parser.add_argument("--wav-dir", default=None, help="where perturbed wav files go (default: <dst>/wav)")
+    parser.add_argument("--wav-dir", default=None, help="where perturbed wav files go (default: <out>/wav)")
     parser.add_argument("--final-wav-dir", default=None, help="the folder wav.scp names (default: --wav-dir)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if any(f <= 0 for f in args.factors) or len(set(args.factors)) != len(args.factors):
         parser.error(f"--factors must be distinct positive numbers, got {args.factors}")
-    wav_dir = Path(args.wav_dir or Path(args.dst) / "wav")
+    wav_dir = Path(args.wav_dir or Path(args.out) / "wav")
     try:
-        data = load_data_dir(args.src)
+        data = load_data_dir(args.data)
         out = perturb(data, args.factors, wav_dir, Path(args.final_wav_dir or wav_dir), not args.no_progress)
-        write_data_dir(out, args.dst)
+        write_data_dir(out, args.out)
     except (AudioError, ValueError, OSError, KeyError) as e:
         # OSError: also a full disk while writing audio; the recipe writes into a temporary folder, so nothing
         # already complete is touched.
         print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
-    print(f"{args.src}: {len(data.utt_ids)} utterances -> {len(out.utt_ids)} with factors {args.factors}")
+    print(f"{args.data}: {len(data.utt_ids)} utterances -> {len(out.utt_ids)} with factors {args.factors}")
     return 0
 
 

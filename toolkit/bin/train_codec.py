@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from toolkit.device import add_device_option
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="run directory, e.g. exp/codec/encodec_small")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
+    add_device_option(parser)
     args = parser.parse_args(argv)
     # Imported only now: --help must answer at once, not after torch (and transformers) load.
     import torch

@@ -24,6 +24,8 @@ import os
 import sys
 from pathlib import Path
 
+from toolkit.device import add_device_option
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="run directory, e.g. exp/pad_slocal_ic")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--stop-after-steps", type=int, default=None, help="end this run after N steps (resumable)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
+    add_device_option(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     args = parser.parse_args(argv)
     # Imported only now: --help must answer at once, not after torch (and transformers) load.

@@ -1,10 +1,10 @@
 """Run a packed SLU model on audio files: one `<id> <label>` line per utterance and task.
 
     python -m toolkit.bin.understand --model exp/slu_pad_slocal/model a.wav b.flac
-    python -m toolkit.bin.understand --model DIR --wav-scp data/test/wav.scp --out-dir hyp/ --device auto
+    python -m toolkit.bin.understand --model DIR --wav-scp data/test/wav.scp --out hyp/ --device auto
 
 With one task the lines are `<id> <label>`, the format of the task's table (utt2intent, text.slots, utt2emotion);
-with several, `<id> <task> <label>`. --out-dir writes one table per task (hyp.utt2intent, ...), which
+with several, `<id> <task> <label>`. --out writes one table per task (hyp.utt2intent, ...), which
 toolkit.bin.score_slu reads. Files may have any sample rate and any format soundfile reads; a file's id is its
 name without the extension. Bad input is reported as `error: ...` with exit status 1.
 """
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audio_arguments(p, "a packed SLU model folder (exp/slu_<tag>/model)")
     p.add_argument("--task", action="append", default=None, help="only this task (ic, sf, er); repeatable")
-    p.add_argument("--out-dir", help="write hyp.<label table> per task here instead of printing")
+    p.add_argument("--out", help="write hyp.<label table> per task here instead of printing")
     return p
 
 
@@ -51,15 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         for ids, waves in read_chunks(pairs, args.chunk_utts, args.channel, model.prepare):
             for uttid, labels in zip(ids, model.predict_waves(waves, ids), strict=True):
                 results[uttid] = labels
-                if not args.out_dir:
+                if not args.out:
                     for task in tasks:
                         print(" ".join([uttid, *([task] if len(tasks) > 1 else []), labels[task]]).rstrip(), flush=True)
     except (AudioError, FileNotFoundError, ValueError, OSError) as e:
         print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
-    if args.out_dir:
+    if args.out:
         for task in tasks:
-            path = Path(args.out_dir) / f"hyp.{default_label_table(task)}"
+            path = Path(args.out) / f"hyp.{default_label_table(task)}"
             write_table(path, {u: labels[task] for u, labels in results.items()})
             print(f"{len(results)} predictions ({task}) -> {path}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.datadir import check_ids
+from toolkit.device import add_device_option
 from toolkit.fileio import read_table
 
 
@@ -20,7 +21,7 @@ def audio_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
     parser.add_argument("audio", nargs="*", help="audio files")
     parser.add_argument("--model", required=True, help=model_help)
     parser.add_argument("--wav-scp", help="a Kaldi wav.scp of the utterances (instead of, or besides, files)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    add_device_option(parser)
     parser.add_argument("--channel", type=int, help="channel of multi-channel audio to use (0-based)")
     parser.add_argument("--chunk-utts", type=int, default=500, help="utterances read and run together (memory)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -129,7 +129,7 @@ stage1() {
     # shellcheck disable=SC2086
     local/data.sh --nj "$nj" $local_data_opts
     for dset in "$train_set" "$valid_set" $test_sets; do
-        python -m toolkit.bin.validate_data_dir "data/$dset" --no-audio
+        python -m toolkit.bin.validate_data_dir --data "data/$dset" --no-audio
     done
 }
 
@@ -165,7 +165,7 @@ stage3() {
         if [ "$dset" = "$train_sp" ]; then limits=(--min-dur "$min_dur" --max-dur "$max_dur"); fi
         run_sharded "data/$dset" "$dumpdir/raw/$dset" format toolkit.bin.format_data_dir \
             --sample-rate "$fs" "${limits[@]+"${limits[@]}"}" ${channel:+--channel "$channel"}
-        python -m toolkit.bin.validate_data_dir "$dumpdir/raw/$dset" --sample-rate "$fs"
+        python -m toolkit.bin.validate_data_dir --data "$dumpdir/raw/$dset" --sample-rate "$fs"
         local dropped
         dropped=$(wc -l < "$dumpdir/raw/$dset/dropped_utts")
         if [ "$dropped" -gt 0 ]; then
@@ -213,15 +213,14 @@ stage5_io() {
 }
 stage5() {
     local dset jobs num_utts
-    # With GPUs each job runs the SSL/codec model on its own GPU (run_jobs --gpus: job k sees GPU (k-1) mod ngpu);
-    # otherwise as the discretizer was fitted.
-    local device_args=() gpu_args=()
+    # With GPUs each job runs the SSL/codec model on its own GPU (run_jobs --gpus: job k sees GPU (k-1) mod ngpu).
+    local device_args=(--device cpu) gpu_args=()
     if [ "$ngpu" -gt 0 ]; then device_args=(--device cuda); gpu_args=(--gpus "$ngpu"); fi
     for dset in $all_sets; do
         log "dump $discretizer units of $dumpdir/raw/$dset -> $units_dir/$dset/units"
         num_utts=$(wc -l < "$dumpdir/raw/$dset/utt2spk")
         jobs=$(( nj < num_utts ? nj : num_utts ))
-        python -m toolkit.bin.split_data_dir "$dumpdir/raw/$dset" "$jobs"
+        python -m toolkit.bin.split_data_dir --data "$dumpdir/raw/$dset" --num-shards "$jobs"
         # Written into <set>.tmp and renamed when complete: a failure leaves the previous units in place.
         local tmp="$units_dir/$dset.tmp"
         rm -rf "$tmp"
@@ -323,10 +322,10 @@ stage9() {
     local dset
     for dset in $valid_set $test_sets; do
         python -m toolkit.bin.score_asr --ref "$dumpdir/raw/$dset/text" --hyp "$expdir/$tag/$decode_dir/$dset/text" \
-            --utt2spk "$dumpdir/raw/$dset/utt2spk" --out-dir "$expdir/$tag/$decode_dir/$dset"
+            --utt2spk "$dumpdir/raw/$dset/utt2spk" --out "$expdir/$tag/$decode_dir/$dset"
     done
     # The run's own report: the recipe's RESULTS.md holds curated, published numbers and is never rewritten here.
-    python -m toolkit.bin.make_results --exp-dir "$expdir" --out "$expdir/RESULTS.md"
+    python -m toolkit.bin.make_results --exp "$expdir" --out "$expdir/RESULTS.md"
     log "results: $(pwd)/$expdir/RESULTS.md"
 }
 

@@ -32,7 +32,7 @@ cat > "$target/local/data.sh" <<'DATA'
 #!/usr/bin/env bash
 # Corpus-specific data preparation: write Kaldi data dirs data/train, data/dev, data/test
 # (wav.scp, text, utt2spk, spk2utt; sorted by utterance id; utterance ids start with the speaker id).
-# Check each with: python -m toolkit.bin.validate_data_dir data/<set>
+# Check each with: python -m toolkit.bin.validate_data_dir --data data/<set>
 set -euo pipefail
 nj=1
 . ./path.sh

@@ -58,15 +58,13 @@ for pair in train-clean-100:librispeech_train_clean_100 dev-clean:librispeech_de
     subset=${pair%%:*} name=${pair#*:}
     log "$db_root/$subset -> data/$name"
     rm -rf "data/$name.tmp"
-    python -m toolkit.bin.prepare_librispeech --src "$db_root/$subset" --out "data/$name.tmp" --nj "$nj"
+    python -m toolkit.bin.prepare_librispeech --db-root "$db_root/$subset" --out "data/$name.tmp" --nj "$nj"
     rm -rf "data/$name"
     mv "data/$name.tmp" "data/$name"
 done
 log "draw ${hours} h of data/librispeech_train_clean_100 (seed $seed) -> data/librispeech_10h"
 python -m toolkit.bin.select_subset --data data/librispeech_train_clean_100 --hours "$hours" --seed "$seed" \
     --out data/librispeech_10h
-# `python -m toolkit.bin.validate_data_dir data/<name> --no-audio` for each, in one process (its import is slow);
-# slu.sh's stage 2 reads every audio header again.
-python -c 'import sys; from toolkit.bin.validate_data_dir import main
-sys.exit(max([main([d, "--no-audio"]) for d in sys.argv[1:]]))' data/librispeech_10h data/librispeech_dev
+# Without the audio: slu.sh's stage 2 reads every audio header again.
+python -m toolkit.bin.validate_data_dir --data data/librispeech_10h data/librispeech_dev --no-audio
 log "done: data/librispeech_10h data/librispeech_dev"

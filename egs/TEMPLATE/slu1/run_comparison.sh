@@ -60,7 +60,7 @@ failed=()
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${tags[$i]}"); done
 # Every run rewrote exp/RESULTS.md when it ended; once more now that all scores exist.
 . ./path.sh
-python -m toolkit.bin.make_results --exp-dir exp --out exp/RESULTS.md
+python -m toolkit.bin.make_results --exp exp --out exp/RESULTS.md
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "failed: ${failed[*]}; see exp/logs/comparison.<tag>.log (rerun the same command to resume them)" >&2
     exit 1

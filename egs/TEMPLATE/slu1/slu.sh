@@ -164,7 +164,7 @@ stage1() {
     local dset
     for dset in $all_sets; do
         [ -d "data/$dset" ] || die "local/data.sh did not write data/$dset"
-        python -m toolkit.bin.validate_data_dir "data/$dset" --no-audio
+        python -m toolkit.bin.validate_data_dir --data "data/$dset" --no-audio
     done
 }
 
@@ -183,7 +183,7 @@ stage2() {
         log "format data/$dset -> $dumpdir/raw/$dset (${fs} Hz${limits[*]:+, $min_dur-$max_dur s})"
         run_sharded "data/$dset" "$dumpdir/raw/$dset" format toolkit.bin.format_data_dir \
             --sample-rate "$fs" "${limits[@]+"${limits[@]}"}" ${channel:+--channel "$channel"}
-        python -m toolkit.bin.validate_data_dir "$dumpdir/raw/$dset" --sample-rate "$fs"
+        python -m toolkit.bin.validate_data_dir --data "$dumpdir/raw/$dset" --sample-rate "$fs"
         local dropped
         dropped=$(wc -l < "$dumpdir/raw/$dset/dropped_utts")
         if [ "$dropped" -gt 0 ]; then
@@ -231,7 +231,7 @@ stage4() {
     fi
     local extra=(--set "student=$upstream_model")
     if [ -n "$teacher" ]; then extra+=(--set "teacher=$teacher"); fi
-    if [ -n "$distill_valid" ]; then extra+=(--dev "$dumpdir/raw/$distill_valid"); fi
+    if [ -n "$distill_valid" ]; then extra+=(--valid "$dumpdir/raw/$distill_valid"); fi
     log "distil with $distill_config into $expdir/distill/$tag (rerun the same command to resume after a crash)"
     local launcher=(python -m toolkit.bin.distill)
     # Several GPUs or nodes: DDP ranks started by toolkit.bin.launch (one node: no rendezvous port on the network;
@@ -328,10 +328,10 @@ stage7() {
                 "$downstream_conf_dir/$task.yaml")
             if [ -n "$fields" ]; then extra+=(--slot-names "$fields"); fi
             python -m toolkit.bin.score_slu --task "$task" --ref "$dumpdir/raw/$dset/$table" --hyp "$out/hyp.$table" \
-                --out-dir "$out" "${extra[@]+"${extra[@]}"}"
+                --out "$out" "${extra[@]+"${extra[@]}"}"
         done
     done
-    python -m toolkit.bin.make_results --exp-dir "$expdir" --out "$expdir/RESULTS.md"
+    python -m toolkit.bin.make_results --exp "$expdir" --out "$expdir/RESULTS.md"
     log "results: $(pwd)/$expdir/RESULTS.md"
 }
 

@@ -57,9 +57,9 @@ for method in $methods; do
     done
 done
 . ./path.sh
-python -m toolkit.bin.make_results --exp-dir exp --out exp/RESULTS.md
+python -m toolkit.bin.make_results --exp exp --out exp/RESULTS.md
 if [ "${#done_tags[@]}" -gt 0 ]; then
-    python local/fold_summary.py --exp-dir exp --tags "${done_tags[@]}" --folds "$folds" | tee exp/er_comparison.txt
+    python local/fold_summary.py --exp exp --tags "${done_tags[@]}" --folds "$folds" | tee exp/er_comparison.txt
 fi
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "failed: ${failed[*]}; see exp/logs/comparison.<tag>.log (rerun the same command to resume them)" >&2

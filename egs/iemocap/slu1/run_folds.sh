@@ -37,4 +37,4 @@ for k in $folds; do
     ./run.sh --fold "$k" "${args[@]+"${args[@]}"}"
 done
 . ./path.sh
-python local/fold_summary.py --exp-dir "$expdir" --tags "$tag" --folds "$folds"
+python local/fold_summary.py --exp "$expdir" --tags "$tag" --folds "$folds"

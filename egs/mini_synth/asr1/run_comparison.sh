@@ -62,7 +62,7 @@ failed=()
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${tags[$i]}"); done
 # Every run rewrote exp/RESULTS.md when it ended; once more now that all scores exist, then the losses x discretizers table.
 . ./path.sh
-python -m toolkit.bin.make_results --exp-dir exp --out exp/RESULTS.md
+python -m toolkit.bin.make_results --exp exp --out exp/RESULTS.md
 python -m toolkit.bin.make_grid --losses "$losses" --discretizers "$discretizers" \
     --tag-format "${tag_prefix}{loss}_{discretizer}${tag_suffix}_seed{seed}" --out exp/RESULTS.md
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -3,7 +3,7 @@
 # the functions stageN (the work) and stageN_io (sets inputs, outputs and options for the .done hash), plus
 # stage_marker N (prints the .done marker path of stage N).
 
-# run_sharded SRC DST NAME MODULE [ARGS...]: run `python -m MODULE ARGS --src <shard> --dst <part>` on --nj shards
+# run_sharded SRC DST NAME MODULE [ARGS...]: run `python -m MODULE ARGS --data <shard> --out <part>` on --nj shards
 # of data dir SRC, combine the parts into DST.tmp and only then replace DST. New audio goes to DST.tmp/wav but
 # wav.scp names DST/wav, its place after the rename.
 run_sharded() {
@@ -14,17 +14,17 @@ run_sharded() {
     num_utts=$(wc -l < "$src/utt2spk")
     jobs=$(( nj < num_utts ? nj : num_utts ))
     rm -rf "$tmp"
-    python -m toolkit.bin.split_data_dir "$src" "$jobs"
+    python -m toolkit.bin.split_data_dir --data "$src" --num-shards "$jobs"
     # A failed job (bad audio, a full disk) leaves DST as it was; the half-written DST.tmp goes, its logs are kept.
     if ! run_jobs --nj "$jobs" --log "$tmp/log/$name.JOB.log" -- \
-        python -m "$module" "$@" --src "$src/split$jobs/JOB" --dst "$tmp/parts/JOB" \
+        python -m "$module" "$@" --data "$src/split$jobs/JOB" --out "$tmp/parts/JOB" \
         --wav-dir "$tmp/wav" --final-wav-dir "$(pwd)/$dst/wav"; then
         rm -rf "$tmp/wav" "$tmp/parts"
         return 1
     fi
     local parts=()
     for k in $(seq 1 "$jobs"); do parts+=("$tmp/parts/$k"); done
-    python -m toolkit.bin.combine_data_dir --concat dropped_utts --out "$tmp" "${parts[@]}"
+    python -m toolkit.bin.combine_data_dir --concat dropped_utts --data "${parts[@]}" --out "$tmp"
     rm -rf "$tmp/parts"
     rm -rf "$dst"
     mv "$tmp" "$dst"

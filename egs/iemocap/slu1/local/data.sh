@@ -63,7 +63,7 @@ if [ "$distill_data" = true ]; then "${distill[@]}" --check true; fi
 mkdir -p data
 log "$db_root -> data/session{1..5} data/fold{1..5}_{train,dev,test}"
 # The Python side writes every set to data/<set>.tmp and renames them only when all are complete.
-python -m toolkit.bin.prepare_iemocap --db_root "$db_root" --out-dir data --dev-ratio "$dev_ratio" --seed "$seed" \
+python -m toolkit.bin.prepare_iemocap --db-root "$db_root" --out data --dev-ratio "$dev_ratio" --seed "$seed" \
     --nj "$nj"
 
 sessions=() folds=()
@@ -71,11 +71,8 @@ for k in 1 2 3 4 5; do
     sessions+=("data/session$k")
     folds+=("data/fold${k}_train" "data/fold${k}_dev" "data/fold${k}_test")
 done
-# `python -m toolkit.bin.validate_data_dir DIR` for each, in one process (its import is slow): the sessions with
-# their audio (16 kHz), the folds (made of the same files) without.
-python -c 'import sys; from toolkit.bin.validate_data_dir import main
-nj, dirs = sys.argv[1], sys.argv[2:]
-checks = [main([d, "--sample-rate", "16000", "--nj", nj] if "session" in d else [d, "--no-audio"]) for d in dirs]
-sys.exit(max(checks))' "$nj" "${sessions[@]}" "${folds[@]}"
+# The sessions with their audio (16 kHz), the folds (made of the same files) without.
+python -m toolkit.bin.validate_data_dir --data "${sessions[@]}" --sample-rate 16000 --nj "$nj"
+python -m toolkit.bin.validate_data_dir --data "${folds[@]}" --no-audio
 if [ "$distill_data" = true ]; then "${distill[@]}"; fi
 log "done: ${sessions[*]} ${folds[*]}"

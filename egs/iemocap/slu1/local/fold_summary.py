@@ -1,6 +1,6 @@
 """SUPERB's ER figure: the mean test accuracy over IEMOCAP's leave-one-session-out folds, per run tag.
 
-    python local/fold_summary.py --exp-dir exp --tags pad_slocal [none ...] [--folds "1 2 3 4 5"]
+    python local/fold_summary.py --exp exp --tags pad_slocal [none ...] [--folds "1 2 3 4 5"]
 
 run.sh writes fold k of tag T to <exp-dir>/er_fold<k>_<T>/eval/fold<k>_test/score.json. For every tag this prints
 each fold's accuracy and their mean, and writes <exp-dir>/er_folds_<T>.json ({"tag", "folds": {k: accuracy},
@@ -43,7 +43,7 @@ def seed_groups(means: dict[str, float]) -> dict[str, list[float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exp-dir", default="exp", help="the recipe's exp/ (run.sh --expdir)")
+    parser.add_argument("--exp", default="exp", help="the recipe's exp/ (run.sh --expdir)")
     parser.add_argument("--tags", nargs="+", required=True, help="run tags (run.sh --tag; default: the config's name)")
     parser.add_argument("--folds", default="1 2 3 4 5", help="the folds to average (default: all five)")
     args = parser.parse_args(argv)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--folds must list fold numbers, got '{args.folds}'")
     if not folds or not all(1 <= k <= 5 for k in folds):
         parser.error(f"--folds must list folds among 1..5, got '{args.folds}'")
-    exp_dir = Path(args.exp_dir)
+    exp_dir = Path(args.exp)
     means = {}
     for tag in args.tags:
         try:

@@ -53,7 +53,7 @@ for subset in $subsets; do
     name=${subset//-/_}   # dev-clean -> dev_clean, train-clean-100 -> train_clean_100
     log "$db_root/$subset -> data/$name"
     rm -rf "data/$name.tmp"
-    python -m toolkit.bin.prepare_librispeech --src "$db_root/$subset" --out "data/$name.tmp" --nj "$nj" \
+    python -m toolkit.bin.prepare_librispeech --db-root "$db_root/$subset" --out "data/$name.tmp" --nj "$nj" \
         "${skip_opt[@]+"${skip_opt[@]}"}"
     rm -rf "data/$name"
     mv "data/$name.tmp" "data/$name"
@@ -64,7 +64,7 @@ if [ "$train_set" = train_960 ]; then
     for subset in $train_subsets; do parts+=("data/${subset//-/_}"); done
     log "combine ${parts[*]} -> data/train_960"
     rm -rf data/train_960.tmp
-    python -m toolkit.bin.combine_data_dir --out data/train_960.tmp "${parts[@]}"
+    python -m toolkit.bin.combine_data_dir --data "${parts[@]}" --out data/train_960.tmp
     rm -rf data/train_960
     mv data/train_960.tmp data/train_960
 fi
@@ -72,7 +72,5 @@ fi
 names=()
 for subset in $subsets; do names+=("${subset//-/_}"); done
 if [ "$train_set" = train_960 ]; then names+=(train_960); fi
-# `python -m toolkit.bin.validate_data_dir data/<name> --no-audio` for each, in one process (its import is slow).
-python -c 'import sys; from toolkit.bin.validate_data_dir import main
-sys.exit(max([main([d, "--no-audio"]) for d in sys.argv[1:]]))' "${names[@]/#/data/}"
+python -m toolkit.bin.validate_data_dir --data "${names[@]/#/data/}" --no-audio
 log "done: $(printf 'data/%s ' "${names[@]}")"

@@ -47,7 +47,7 @@ for dset in train dev test; do
     parts=()
     for k in $(seq 1 "$jobs"); do parts+=("$out/shard$k"); done
     rm -rf "data/$dset.tmp"
-    python -m toolkit.bin.combine_data_dir --out "data/$dset.tmp" "${parts[@]}"
+    python -m toolkit.bin.combine_data_dir --data "${parts[@]}" --out "data/$dset.tmp"
     rm -rf "data/$dset"
     mv "data/$dset.tmp" "data/$dset"
     for old in "$db_root/$dset" "$db_root/$dset".*; do

@@ -69,7 +69,7 @@ mkdir -p data
 for split in $splits; do
     log "$db_root -> data/$split"
     rm -rf "data/$split.tmp"
-    python -m toolkit.bin.prepare_slurp --db_root "$db_root" --split "$split" --out "data/$split.tmp" --nj "$nj"
+    python -m toolkit.bin.prepare_slurp --db-root "$db_root" --split "$split" --out "data/$split.tmp" --nj "$nj"
     rm -rf "data/$split"
     mv "data/$split.tmp" "data/$split"
 done
@@ -81,14 +81,11 @@ if [ "$synth" = true ]; then
     # "--synth true" --ic_sets "train_real_synth devel test" (run.sh's default trains on the real recordings only).
     log "combine data/train data/train_synth -> data/train_real_synth"
     rm -rf data/train_real_synth.tmp
-    python -m toolkit.bin.combine_data_dir --out data/train_real_synth.tmp data/train data/train_synth
+    python -m toolkit.bin.combine_data_dir --data data/train data/train_synth --out data/train_real_synth.tmp
     rm -rf data/train_real_synth
     mv data/train_real_synth.tmp data/train_real_synth
 fi
-# `python -m toolkit.bin.validate_data_dir data/<split> --sample-rate 16000` for each, in one process (its import
-# is slow); the audio headers are opened again, so a file at another rate is caught here.
-python -c 'import sys; from toolkit.bin.validate_data_dir import main
-nj = sys.argv[1]
-sys.exit(max([main([d, "--sample-rate", "16000", "--nj", nj]) for d in sys.argv[2:]]))' "$nj" "${dirs[@]}"
+# The audio headers are opened again, so a file at another rate is caught here.
+python -m toolkit.bin.validate_data_dir --data "${dirs[@]}" --sample-rate 16000 --nj "$nj"
 if [ "$distill_data" = true ]; then "${distill[@]}"; fi
 log "done: ${dirs[*]}"

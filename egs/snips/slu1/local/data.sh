@@ -62,16 +62,12 @@ mkdir -p data
 for split in $splits; do
     log "$db_root/$split -> data/$split"
     rm -rf "data/$split.tmp"
-    python -m toolkit.bin.prepare_snips --db_root "$db_root" --split "$split" --out "data/$split.tmp" --nj "$nj"
+    python -m toolkit.bin.prepare_snips --db-root "$db_root" --split "$split" --out "data/$split.tmp" --nj "$nj"
     rm -rf "data/$split"
     mv "data/$split.tmp" "data/$split"
 done
 
-# `python -m toolkit.bin.validate_data_dir data/<split> --sample-rate 16000` for each, in one process (its import
-# is slow); the audio headers are opened again, so a wav at another rate is caught here.
-python -c 'import sys; from toolkit.bin.validate_data_dir import main
-nj = sys.argv[1]
-sys.exit(max([main([d, "--sample-rate", "16000", "--nj", nj]) for d in sys.argv[2:]]))' \
-    "$nj" data/train data/valid data/test
+# The audio headers are opened again, so a wav at another rate is caught here.
+python -m toolkit.bin.validate_data_dir --data data/train data/valid data/test --sample-rate 16000 --nj "$nj"
 if [ "$distill_data" = true ]; then "${distill[@]}"; fi
 log "done: data/train data/valid data/test"
