@@ -10,10 +10,8 @@ import torch
 
 from toolkit.config import ConfigError
 from toolkit.models.downstream import (
-    IntentLabels,
     SlotFillingConfig,
     SlotFillingCTC,
-    SlotVocab,
     Upstream,
     UtteranceClassifier,
     UtteranceClassifierConfig,
@@ -26,6 +24,7 @@ from toolkit.models.downstream import (
     predict_heads,
     utterance_accuracy,
 )
+from toolkit.models.labels import IntentLabels, SlotVocab
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

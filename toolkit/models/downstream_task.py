@@ -25,10 +25,8 @@ from torch import nn
 
 from toolkit.fileio import atomic_write, load_tensors
 from toolkit.models.downstream import (
-    IntentLabels,
     SlotFillingConfig,
     SlotFillingCTC,
-    SlotVocab,
     UtteranceClassifier,
     UtteranceClassifierConfig,
     classification_loss,
@@ -36,6 +34,7 @@ from toolkit.models.downstream import (
     greedy_decode,
     predict_heads,
 )
+from toolkit.models.labels import IntentLabels, SlotVocab
 
 LABEL_TABLES = {"ic": "utt2intent", "er": "utt2emotion", "sf": "text.slots"}
 

@@ -9,6 +9,9 @@ slot-tagged transcript. Three families:
 - Chit-chat (`chat`, no slots) and long requests (a context clause + a command or query, the inner intent kept),
   so that lengths run from 2 to 25 words.
 
+Length: over 500 lines because most of the file is data (the word lists and templates of the five families);
+the template expansion itself is about 150 lines.
+
 Templates use a small notation:
     (a|b|)          one alternative, chosen uniformly (an empty one makes the group optional); groups nest
     {type}          a slot of `type`, its value drawn from LEXICON[type]; {type=source} draws from LEXICON[source]

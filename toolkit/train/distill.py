@@ -9,6 +9,9 @@ Training follows the toolkit's rules: AdamW, warmup and decay, clipping and accu
 that resume exactly after kill -9 (on CPU), DDP under torchrun, one writer per output folder, and a rerun after
 completion that says so. Outputs in --out: config.yaml, data.json, train.log, curves.csv, checkpoints/,
 teacher_cache/, model/ (the distilled student), projection.pt (when there is a projection) and done.json.
+
+Length: over 500 lines because it still holds three jobs (the paired data and teacher cache, the student's layer
+capture, the training loop); the loop skeleton it shares with the other trainers is to move into one engine.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
 """SUPERB-protocol downstream training on a frozen upstream: IC, ER or SF heads (toolkit/models/downstream_task.py).
+Length: just over 500 lines, the feature cache and evaluation beside the loop; the loop skeleton it shares with the
+other trainers is to move into one engine.
 
 The upstream (any transformers wav2vec2-style model, hub name or folder: the recipe passes the distilled student)
 never changes, so its hidden states of an utterance are the same every epoch; `cache_features: true` keeps them in
