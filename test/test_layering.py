@@ -85,3 +85,13 @@ def test_the_library_never_imports_the_entry_points():
         if target.startswith("toolkit.bin")
     ]
     assert offenders == []
+
+
+def test_long_files_say_why():
+    # A module over 500 lines is a sign of several jobs in one file; where it stays, its docstring says why.
+    long = []
+    for path in (REPO / "toolkit").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 500 and "Length:" not in (ast.get_docstring(ast.parse(text)) or ""):
+            long.append(str(path.relative_to(REPO)))
+    assert long == []
