@@ -83,3 +83,13 @@ def test_ids_that_would_leave_a_folder_are_refused_on_load(data_dir, bad_id):
     (data_dir / "wav.scp").write_text("\n".join(lines) + "\n")
     with pytest.raises(TableError, match=rf"wav.scp:2: id '{re.escape(bad_id)}' "):
         load_data_dir(data_dir)
+
+
+def test_wave_and_durations_of_a_data_dir(tmp_path):
+    from conftest import build_data_dir
+
+    data = load_data_dir(build_data_dir(tmp_path, num_utts=2, durations=[0.5, 1.0]))
+    assert {u: round(d, 3) for u, d in data.durations().items()} == {"spk0-utt000": 0.5, "spk1-utt001": 1.0}
+    del data.tables["utt2dur"]  # from the audio headers instead
+    assert round(data.durations()["spk1-utt001"], 3) == 1.0
+    assert data.wave("spk1-utt001").shape == (16000,) and data.wave("spk1-utt001", 8000).shape == (8000,)

@@ -106,6 +106,31 @@ class DataDir:
         _, start, end = self.tables["segments"][uttid].split()[:3]
         return float(start), float(end)
 
+    def wave(self, uttid: str, sample_rate: int | None = None):
+        """The utterance's samples (float32 mono, its segment only), resampled to `sample_rate` when given."""
+        from toolkit.audio import load_audio, resample
+
+        start, end = self.segment_of(uttid)
+        wave, rate = load_audio(self["wav.scp"][self.recording_of(uttid)], uttid=uttid, start=start, end=end)
+        return wave if sample_rate is None else resample(wave, rate, sample_rate)
+
+    def durations(self) -> dict[str, float]:
+        """Seconds per utterance: utt2dur where it has them, else the segment, else the audio header."""
+        from toolkit.audio import audio_info
+
+        known = self.tables.get("utt2dur", {})
+        result = {}
+        for utt in self.utt_ids:
+            if utt in known:
+                result[utt] = float(known[utt])
+                continue
+            start, end = self.segment_of(utt)
+            if start is not None and end is not None and end > 0:
+                result[utt] = end - start
+            else:
+                result[utt] = audio_info(self["wav.scp"][self.recording_of(utt)], uttid=utt).duration
+        return result
+
 
 def known_tables() -> tuple[str, ...]:
     return UTT_TABLES + RECORDING_TABLES + SPEAKER_TABLES

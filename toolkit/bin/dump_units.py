@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from toolkit.audio import AudioError, audio_info, load_audio, resample
+from toolkit.audio import AudioError, load_audio, resample
 from toolkit.config import ConfigError
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.device import add_device_option, device_option
@@ -29,22 +29,6 @@ from toolkit.fileio import TableError, write_table
 
 class UnitsError(ValueError):
     """An utterance that cannot be encoded; names the utterance and its audio."""
-
-
-def utterance_durations(data: DataDir) -> dict[str, float]:
-    """Seconds per utterance: utt2dur where it has them, else the segment, else the audio header."""
-    known = data["utt2dur"] if data.has("utt2dur") else {}
-    durations = {}
-    for utt in data.utt_ids:
-        if utt in known:
-            durations[utt] = float(known[utt])
-            continue
-        start, end = data.segment_of(utt)
-        if end is not None and end > 0:
-            durations[utt] = end - (start or 0.0)
-        else:
-            durations[utt] = audio_info(data["wav.scp"][data.recording_of(utt)], uttid=utt).duration
-    return durations
 
 
 def length_batches(durations: dict[str, float], batch_seconds: float) -> list[list[str]]:
@@ -70,7 +54,7 @@ def encode_utterances(
     discretizer: Discretizer, data: DataDir, batch_seconds: float, progress: bool
 ) -> Iterator[tuple[str, np.ndarray]]:
     """(utterance id, units) for every utterance of the data dir, in batches of similar length."""
-    batches = length_batches(utterance_durations(data), batch_seconds)
+    batches = length_batches(data.durations(), batch_seconds)
     bar = tqdm(total=len(data.utt_ids), desc="units", unit="utt", disable=not progress, mininterval=1.0)
     for batch in batches:
         waves, specs = [], []

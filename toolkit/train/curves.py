@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 COLUMNS = ("epoch", "step", "train_loss", "dev_loss", "dev_wer", "lr", "elapsed_s")
@@ -47,3 +48,14 @@ class Curves:
         fig.tight_layout()
         fig.savefig(self.png)
         plt.close(fig)
+
+
+def append_curve(out: Path, columns: Sequence[str], **values: float) -> None:
+    """One row of `out`/curves.csv (the header first, when the file is new): the trainers' curves without a plot."""
+    path = out / "curves.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(columns)
+        writer.writerow([values.get(c, "") for c in columns])

@@ -32,7 +32,6 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from toolkit.audio import load_audio, resample
 from toolkit.config import save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import atomic_write
@@ -62,8 +61,8 @@ from toolkit.models.teacher_cache import (
 )
 from toolkit.train import distributed, run_dir
 from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
+from toolkit.train.curves import append_curve
 from toolkit.train.data import make_batches, shard_batches, spread_subset
-from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
@@ -214,12 +213,6 @@ def open_paired(path: Path) -> DataDir:
     return data
 
 
-def read_wave(data: DataDir, utt: str, sample_rate: int) -> np.ndarray:
-    start, end = data.segment_of(utt)
-    wave, sr = load_audio(data["wav.scp"][data.recording_of(utt)], uttid=utt, start=start, end=end)
-    return resample(wave, sr, sample_rate)
-
-
 def holdout(utts: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """(train, dev): `fraction` of the utterances (at least one, when there are two or more) picked with `seed`."""
     if fraction <= 0 or len(utts) < 2:
@@ -238,7 +231,7 @@ def select(
     text_limit: int,
 ) -> tuple[PairedSet, dict[str, int]]:
     """The usable utterances and the counts of those skipped, by reason."""
-    seconds = utterance_seconds(data)
+    seconds = data.durations()
     texts = {u: prepare_text(data["text"][u], cfg.lowercase_text) for u in utts}
     tokens = dict(zip(utts, tokenize(tokenizer, [texts[u] for u in utts]), strict=True)) if utts else {}
     frames = num_frames(student, [int(seconds[u] * student.sample_rate) for u in utts]).tolist() if utts else []
@@ -265,16 +258,6 @@ def batch_lengths(paired: PairedSet) -> list[int]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Outputs
-
-
-def append_curve(out: Path, **values: float) -> None:
-    path = out / "curves.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(CURVE_COLUMNS)
-        writer.writerow([values.get(c, "") for c in CURVE_COLUMNS])
 
 
 def trim_curves(out: Path, step: int) -> None:
@@ -414,7 +397,7 @@ def _distill(
         paired: PairedSet, utts: list[str], forward: torch.nn.Module = net
     ) -> tuple[torch.Tensor, dict[str, float]]:
         text = text_batch(paired, utts)
-        waves = [prepare_wave(student, read_wave(paired.data, u, student.sample_rate)) for u in utts]
+        waves = [prepare_wave(student, paired.data.wave(u, student.sample_rate)) for u in utts]
         with autocast(cfg.precision, device):
             speech, mask, attentions = forward(waves)
         text_attn = prior_as_attention(text.prior, text.mask, teacher_layers) if text_attention else None
@@ -499,7 +482,12 @@ def _distill(
             progress["history"].append({"epoch": epoch + 1, "step": progress["step"], "dev_loss": dev_loss})
             log.info(f"dev loss at step {progress['step']} (epoch {epoch + 1}): {dev_loss:.4f}")
             append_curve(
-                out, epoch=epoch + 1, step=progress["step"], dev_loss=dev_loss, elapsed_s=round(time.time() - start, 1)
+                out,
+                CURVE_COLUMNS,
+                epoch=epoch + 1,
+                step=progress["step"],
+                dev_loss=dev_loss,
+                elapsed_s=round(time.time() - start, 1),
             )
         return dev_loss
 
@@ -571,6 +559,7 @@ def _distill(
                 if dist.is_main:
                     append_curve(
                         out,
+                        CURVE_COLUMNS,
                         epoch=epoch + 1,
                         step=progress["step"],
                         train_loss=mean_loss,

@@ -35,7 +35,6 @@ there is no dev set). A rerun after head.pt exists says so; a different config i
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -44,12 +43,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from toolkit.audio import load_audio, resample
 from toolkit.config import ConfigError, save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.hardware import autocast, check_precision, resolve_precision
@@ -59,8 +56,8 @@ from toolkit.models.reference_upstreams import load_upstream
 from toolkit.scoring.slu import compute_slots, score_intents
 from toolkit.train import distributed, run_dir
 from toolkit.train.checkpoint import load_latest, restore, rng_state, save_checkpoint
+from toolkit.train.curves import append_curve
 from toolkit.train.data import make_batches, shard_batches, spread_subset
-from toolkit.train.hubert import utterance_seconds
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
@@ -181,13 +178,7 @@ def open_labelled(path: Path, table: str | None) -> LabelledSet:
             "fix the table or subset the data dir"
         )
     labels = {u: labels[u] for u in data.utt_ids} if table else {}
-    return LabelledSet(data, list(data.utt_ids), labels, utterance_seconds(data))
-
-
-def read_wave(data: DataDir, utt: str, sample_rate: int) -> np.ndarray:
-    start, end = data.segment_of(utt)
-    wave, sr = load_audio(data["wav.scp"][data.recording_of(utt)], uttid=utt, start=start, end=end)
-    return resample(wave, sr, sample_rate)
+    return LabelledSet(data, list(data.utt_ids), labels, data.durations())
 
 
 class HiddenStates:
@@ -206,7 +197,7 @@ class HiddenStates:
             if getattr(self.upstream, "reads_text", False):  # the ceiling: a text model on the gold transcript
                 inputs = [subset.data["text"][u] for u in todo]
             else:
-                inputs = [read_wave(subset.data, u, self.upstream.sample_rate) for u in todo]
+                inputs = [subset.data.wave(u, self.upstream.sample_rate) for u in todo]
             with autocast(self.precision, self.upstream.device):
                 hidden, mask = self.upstream(inputs, todo)
             lengths = mask.sum(1).tolist()
@@ -259,19 +250,6 @@ def predict_set(
         hidden, mask = features.batch(subset, ids, name)
         hyps.update(zip(ids, task.predict(hidden, mask), strict=True))
     return hyps
-
-
-def append_curve(out: Path, **values: float) -> None:
-    path = out / "curves.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(CURVE_COLUMNS)
-        writer.writerow([values.get(c, "") for c in CURVE_COLUMNS])
-
-
-# ---- training ----
 
 
 class TaskLoss(nn.Module):
@@ -454,7 +432,7 @@ def _train(
                 )
                 if dist.is_main:
                     append_curve(
-                        out, epoch=epoch + 1, step=progress["step"], train_loss=mean_loss,
+                        out, CURVE_COLUMNS, epoch=epoch + 1, step=progress["step"], train_loss=mean_loss,
                         lr=scheduler.get_last_lr()[0], elapsed_s=elapsed,
                     )  # fmt: skip
                 running = {"loss": 0.0, "n": 0}
@@ -490,7 +468,7 @@ def _train(
             )
             if dist.is_main:
                 append_curve(
-                    out, epoch=epoch + 1, step=progress["step"], dev_metric=metrics["metric"],
+                    out, CURVE_COLUMNS, epoch=epoch + 1, step=progress["step"], dev_metric=metrics["metric"],
                     dev_cer=metrics.get("cer", ""), elapsed_s=time.time() - start,
                 )  # fmt: skip
         progress["history"].append(record)

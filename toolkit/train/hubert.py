@@ -17,7 +17,6 @@ CPU). `stop_after_steps` ends a call after N more optimizer steps with a checkpo
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
@@ -32,7 +31,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from toolkit.audio import audio_info, load_audio, resample
 from toolkit.config import save_config, to_dict
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.fileio import TableError, iter_table
@@ -54,6 +52,7 @@ from toolkit.models.hubert_pretrain import (
 from toolkit.train import run_dir
 from toolkit.train.checkpoint import load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.config import OptimConfig
+from toolkit.train.curves import append_curve
 from toolkit.train.data import make_batches
 from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
@@ -125,26 +124,6 @@ TargetPreparer = Callable[
 # ---- data ----
 
 
-def read_wave(data: DataDir, utt: str) -> np.ndarray:
-    start, end = data.segment_of(utt)
-    wave, sr = load_audio(data["wav.scp"][data.recording_of(utt)], uttid=utt, start=start, end=end)
-    return resample(wave, sr, SAMPLE_RATE)
-
-
-def utterance_seconds(data: DataDir) -> dict[str, float]:
-    """Durations from utt2dur (or segments, or the audio headers), used only to form batches."""
-    if data.has("utt2dur"):
-        return {u: float(data["utt2dur"][u]) for u in data.utt_ids}
-    result = {}
-    for utt in data.utt_ids:
-        start, end = data.segment_of(utt)
-        if start is not None and end is not None and end > 0:
-            result[utt] = end - start
-        else:
-            result[utt] = audio_info(data["wav.scp"][data.recording_of(utt)], uttid=utt).duration
-    return result
-
-
 def open_data_dir(path: Path) -> DataDir:
     data = load_data_dir(path)
     if not data.has("wav.scp"):
@@ -193,7 +172,7 @@ def make_batch(
     max_samples = int(cfg.batching.max_seconds * SAMPLE_RATE)
     waves, targets = [], []
     for utt in utts:
-        wave = read_wave(data, utt)
+        wave = data.wave(utt, SAMPLE_RATE)
         aligned = align_targets(units[utt], num_frames(len(wave), m.conv_kernel, m.conv_stride), uttid=utt)
         offset = 0
         if len(wave) > max_samples:
@@ -257,16 +236,6 @@ def evaluate(model, cfg: PretrainConfig, data: DataDir, units, utts: list[str], 
 # ---- outputs ----
 
 
-def append_curve(out: Path, **values: float) -> None:
-    path = out / "curves.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(CURVE_COLUMNS)
-        writer.writerow([values.get(c, "") for c in CURVE_COLUMNS])
-
-
 def save_encoder(model: HubertPretrainModel, cfg: PretrainConfig, folder: Path) -> None:
     """The encoder and its preprocessor config, written to <folder>.tmp and renamed: never half-written."""
     from transformers import Wav2Vec2FeatureExtractor
@@ -327,10 +296,10 @@ def _pretrain(
 
     frame_rate = cfg.frame_rate
     train_utts = train_data.utt_ids
-    seconds = utterance_seconds(train_data)
+    seconds = train_data.durations()
     lengths = [max(1, round(min(seconds[u], cfg.batching.max_seconds) * frame_rate)) for u in train_utts]
     dev_utts = valid_data.utt_ids[: cfg.dev.max_utts] if cfg.dev.max_utts else valid_data.utt_ids
-    dev_seconds = utterance_seconds(valid_data)
+    dev_seconds = valid_data.durations()
     dev_lengths = [max(1, round(min(dev_seconds[u], cfg.batching.max_seconds) * frame_rate)) for u in dev_utts]
     budget = int(cfg.batching.max_batch_seconds * frame_rate)
 
@@ -434,6 +403,7 @@ def _pretrain(
                 )
                 append_curve(
                     paths.out,
+                    CURVE_COLUMNS,
                     epoch=epoch + 1,
                     step=progress["step"],
                     train_loss=mean_loss,
@@ -460,6 +430,7 @@ def _pretrain(
         log.info(f"epoch {epoch + 1} done: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         append_curve(
             paths.out,
+            CURVE_COLUMNS,
             epoch=epoch + 1,
             step=progress["step"],
             dev_loss=metrics["dev_loss"],

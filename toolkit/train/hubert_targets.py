@@ -14,7 +14,7 @@ from toolkit.config import ConfigError
 from toolkit.datadir import DataDir
 from toolkit.fileio import write_table
 from toolkit.models.hubert_pretrain import SAMPLE_RATE
-from toolkit.train.hubert import Paths, PretrainConfig, read_units, read_wave
+from toolkit.train.hubert import Paths, PretrainConfig, read_units
 from toolkit.train.loop import PROGRESS_INTERVAL_S
 
 ENCODE_BATCH = 32  # utterances per discretizer call when computing the targets
@@ -25,7 +25,7 @@ def encode_data_dir(data: DataDir, encode: Callable[[list[np.ndarray]], list[np.
     utts = data.utt_ids
     for start in tqdm(range(0, len(utts), ENCODE_BATCH), desc=desc, unit="batch", mininterval=PROGRESS_INTERVAL_S):
         batch = utts[start : start + ENCODE_BATCH]
-        for utt, result in zip(batch, encode([read_wave(data, u) for u in batch]), strict=True):
+        for utt, result in zip(batch, encode([data.wave(u, SAMPLE_RATE) for u in batch]), strict=True):
             units[utt] = " ".join(str(int(u)) for u in result)
     return units
 
