@@ -35,7 +35,6 @@ import logging
 import math
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,11 +54,11 @@ from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts,
 from toolkit.models.codec_quantizer import QuantizerConfig, quantize
 from toolkit.train import run_dir
 from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
+from toolkit.train.engine import PROGRESS_INTERVAL_S, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.codec")
-PROGRESS_INTERVAL_S = 0.5 if sys.stderr.isatty() or os.environ.get("TOOLKIT_INTERACTIVE") == "1" else 30.0
 CURVE_COLUMNS = ("step", "loss", "time_l1", "mel", "commitment", "codebooks", "active_codes", "lr", "elapsed_s")
 
 
@@ -157,10 +156,6 @@ def read_utterance(utts: Utterances, index: int, sample_rate: int, start_s: floa
     return resample(wave, sr, sample_rate)
 
 
-def step_seed(seed: int, step: int) -> int:
-    return (seed * 1_000_003 + step) % (2**63 - 1)
-
-
 def training_batch(utts: Utterances, cfg: CodecTrainConfig, step: int) -> torch.Tensor:
     """[batch, 1, crop] random crops of random utterances, a pure function of (seed, step)."""
     rng = np.random.default_rng([cfg.seed, step])
@@ -220,12 +215,6 @@ class CodecPaths:
     train: Path
     valid: Path
     out: Path
-
-
-def setup_logging(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.FileHandler(out / "train.log"), logging.StreamHandler()]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
 
 
 def _trim_curves(path: Path, step: int) -> None:

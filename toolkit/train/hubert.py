@@ -54,7 +54,7 @@ from toolkit.train.checkpoint import load_latest, restore, rng_state, save_check
 from toolkit.train.config import OptimConfig
 from toolkit.train.curves import append_curve
 from toolkit.train.data import make_batches
-from toolkit.train.loop import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.engine import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 

@@ -14,8 +14,8 @@ from toolkit.config import ConfigError
 from toolkit.datadir import DataDir
 from toolkit.fileio import write_table
 from toolkit.models.hubert_pretrain import SAMPLE_RATE
+from toolkit.train.engine import PROGRESS_INTERVAL_S
 from toolkit.train.hubert import Paths, PretrainConfig, read_units
-from toolkit.train.loop import PROGRESS_INTERVAL_S
 
 ENCODE_BATCH = 32  # utterances per discretizer call when computing the targets
 

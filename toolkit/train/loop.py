@@ -12,8 +12,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,12 +46,12 @@ from toolkit.train.data import (
     shard_batches,
     spread_subset,
 )
+from toolkit.train.engine import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
 log = logging.getLogger("toolkit.train")
 # A recipe tees the progress bar into a log file: redraw often on a terminal, rarely otherwise.
-PROGRESS_INTERVAL_S = 0.5 if sys.stderr.isatty() or os.environ.get("TOOLKIT_INTERACTIVE") == "1" else 30.0
 
 
 @dataclass
@@ -64,25 +62,6 @@ class TrainPaths:
     out: Path  # exp/<tag>
 
 
-def setup_logging(out: Path, is_main: bool) -> None:
-    handlers: list[logging.Handler] = []
-    if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        handlers = [logging.FileHandler(out / "train.log"), logging.StreamHandler()]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    # No weight decay on norms, biases and (tied) embeddings' 1-d parameters.
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": cfg.optim.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
-
-
 def forward_loss(model, inputs: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, layout, cfg: TrainConfig):
     """The model on `inputs` (possibly time-masked) and the loss against the unmasked `ids`: one training step's
     forward, the part that `compile` compiles. `cfg.precision` is the resolved one (fp32, bf16 or fp16)."""
@@ -90,10 +69,6 @@ def forward_loss(model, inputs: torch.Tensor, mask: torch.Tensor, ids: torch.Ten
         # No KV cache: training never reuses one, and building it costs copies and (compiled) recompiles.
         logits = model(input_ids=inputs, attention_mask=mask, use_cache=False).logits
     return sld_loss(logits, ids, layout, cfg.loss)
-
-
-def step_seed(seed: int, step: int) -> int:
-    return (seed * 1_000_003 + step) % (2**63 - 1)
 
 
 def compute_batch_loss(
