@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from toolkit.bin import prepare_iemocap
+from toolkit.corpora import iemocap as iemocap_corpus
 from toolkit.datadir import load_data_dir
 from toolkit.validate import validate_data_dir
 
@@ -150,10 +151,10 @@ def test_data_sh_sessions_and_folds(tmp_path, corpus):
 
 def test_split_dev_is_seeded():
     ids = [f"Ses0{n}F-Ses0{n}F_impro01_F{k:03d}" for n in range(1, 5) for k in range(20)]
-    train, dev = prepare_iemocap.split_dev(ids, 0.2, seed=0)
-    assert (train, dev) == prepare_iemocap.split_dev(list(reversed(ids)), 0.2, seed=0)
+    train, dev = iemocap_corpus.split_dev(ids, 0.2, seed=0)
+    assert (train, dev) == iemocap_corpus.split_dev(list(reversed(ids)), 0.2, seed=0)
     assert len(train) == 64 and len(dev) == 16 and sorted(train + dev) == sorted(ids)
-    assert prepare_iemocap.split_dev(ids, 0.2, seed=1)[1] != dev
+    assert iemocap_corpus.split_dev(ids, 0.2, seed=1)[1] != dev
 
 
 def test_data_sh_without_the_corpus(tmp_path, corpus):

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from toolkit.bin import prepare_slurp
+from toolkit.corpora import slurp as slurp_corpus
 from toolkit.datadir import load_data_dir
 from toolkit.scoring.slu import parse_slots
 from toolkit.validate import validate_data_dir
@@ -53,7 +54,7 @@ PROMPTS = {
 
 
 def entry(slurp_id: int, annotation: str, scenario: str, action: str, files: list[str]) -> dict:
-    sentence = prepare_slurp.tagged_annotation(annotation)[0]
+    sentence = slurp_corpus.tagged_annotation(annotation)[0]
     return {
         "slurp_id": slurp_id,
         "sentence": sentence,
@@ -93,7 +94,7 @@ def build_corpus(root: Path) -> dict[str, dict[str, tuple[str, str, str, str, fl
                     if usrid:
                         metadata.setdefault(str(slurp_id), {"nlub_id": slurp_id + 1, "recordings": {}})
                         metadata[str(slurp_id)]["recordings"][file] = {"ansid": 1, "recid": 2, "usrid": usrid}
-                    text, slots = prepare_slurp.tagged_annotation(annotation)
+                    text, slots = slurp_corpus.tagged_annotation(annotation)
                     expected[split][f"{speaker}-{stem}{suffix}"] = (
                         speaker,
                         text,
@@ -185,13 +186,13 @@ def test_data_sh_without_the_corpus(tmp_path, corpus):
 
 
 def test_tagged_annotation():
-    assert prepare_slurp.tagged_annotation("set alarm at [time : 7:30 am]  please") == (
+    assert slurp_corpus.tagged_annotation("set alarm at [time : 7:30 am]  please") == (
         "set alarm at 7:30 am please",
         "set alarm at B-time 7:30 am E-time please",
     )
     for bad in ("wake me [time : eight", "wake me time : eight]", "wake [ [time : x] ]", "[time eight]", "[ : x]"):
         with pytest.raises(ValueError):
-            prepare_slurp.tagged_annotation(bad)
+            slurp_corpus.tagged_annotation(bad)
 
 
 # ---- bad inputs: `error: <file>:<line>: ...`, exit status 1, nothing written ----

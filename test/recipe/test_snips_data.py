@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from toolkit.bin import prepare_snips
+from toolkit.corpora import snips as snips_corpus
 from toolkit.datadir import load_data_dir
 from toolkit.scoring.slu import parse_slots, strip_tags
 from toolkit.validate import validate_data_dir
@@ -175,15 +176,15 @@ def test_tag_schemes():
     # SUPERB's plain types: a run of one type is one slot. B-/I- tags: a B- opens a new slot even after the same type.
     words = "FROM BOSTON TO DENVER".split()
     assert (
-        prepare_snips.tagged_text(words, ["O", "city", "O", "city"])[1]
+        snips_corpus.tagged_text(words, ["O", "city", "O", "city"])[1]
         == "from B-city boston E-city to B-city denver E-city"
     )
     words = "PARIS LONDON".split()
-    assert prepare_snips.tagged_text(words, ["city", "city"])[1] == "B-city paris london E-city"
-    assert prepare_snips.tagged_text(words, ["B-city", "B-city"])[1] == "B-city paris E-city B-city london E-city"
-    assert prepare_snips.tagged_text(words, ["B-city", "I-city"])[1] == "B-city paris london E-city"
+    assert snips_corpus.tagged_text(words, ["city", "city"])[1] == "B-city paris london E-city"
+    assert snips_corpus.tagged_text(words, ["B-city", "B-city"])[1] == "B-city paris E-city B-city london E-city"
+    assert snips_corpus.tagged_text(words, ["B-city", "I-city"])[1] == "B-city paris london E-city"
     # A slot of punctuation only loses its tags.
-    assert prepare_snips.tagged_text(["HI", "!"], ["O", "genre"]) == ("hi", "hi")
+    assert snips_corpus.tagged_text(["HI", "!"], ["O", "genre"]) == ("hi", "hi")
 
 
 # ---- bad inputs: `error: <file>:<line>: ...`, exit status 1, nothing written ----
