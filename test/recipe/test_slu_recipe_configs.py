@@ -60,6 +60,20 @@ METHODS = {
     "pad_slocal_stride": ("pad_slocal", "asp", "stride"),
     "joint": ("joint", "asp", "asp"),
 }
+
+
+def methods_of(recipe: Path) -> dict[str, tuple[Path, list[str]]]:
+    """A recipe's distillation methods as run_comparison.sh reads them: each conf/distill/<method>.yaml, and each
+    line of conf/distill/ablations.txt (a base config and the keys it changes)."""
+    folder = recipe / "conf/distill"
+    methods = {p.stem: (p, []) for p in folder.glob("*.yaml")}
+    for line in (folder / "ablations.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, base, *changes = line.split()
+            methods[name] = (folder / f"{base}.yaml", changes)
+    return methods
+
+
 # train_downstream reads the upstream from --upstream, as slu.sh passes it; one step is enough for a dry run.
 DOWNSTREAM_ARGS = ["--set", "max_steps=1"]
 
@@ -153,9 +167,9 @@ def stand_in(setup, name: str) -> str:
 
 def test_every_recipe_has_the_embedded_recipes_methods_and_its_tasks_configs():
     assert RECIPES, "no real-corpus SLU recipe found"
-    assert {p.stem for p in (EMBEDDED / "conf/distill").glob("*.yaml")} == set(METHODS)
+    assert set(methods_of(EMBEDDED)) == set(METHODS)
     for recipe in RECIPES:
-        assert {p.stem for p in (recipe / "conf/distill").glob("*.yaml")} >= set(METHODS), recipe
+        assert set(methods_of(recipe)) >= set(METHODS), recipe
         run_sh = (recipe / "run.sh").read_text()
         tasks = re.search(r"--tasks\s+\"?([a-z ]+)\"?", run_sh).group(1).split()
         for task in tasks:
@@ -182,6 +196,14 @@ def test_distill_config_is_the_papers_setup(path):
     assert cfg.precision == "auto"  # bf16 or fp16 on a GPU, by its capability (toolkit.hardware)
     if path.stem in METHODS:  # the ten methods of the paper's comparison say what they are in their name
         assert (cfg.loss.kind, cfg.loss.prior, cfg.loss.anchors) == METHODS[path.stem]
+
+
+@pytest.mark.parametrize("recipe", [EMBEDDED, *RECIPES], ids=rel)
+def test_every_method_is_what_its_name_says(recipe):
+    # An ablation is its base config with one key changed (ablations.txt): the resolved config says which.
+    for name, (config, changes) in methods_of(recipe).items():
+        cfg = load_config(DistillConfig, config, changes)
+        assert (cfg.loss.kind, cfg.loss.prior, cfg.loss.anchors) == METHODS[name], (recipe, name)
 
 
 @pytest.mark.parametrize("path", DOWNSTREAM_CONFIGS, ids=rel)

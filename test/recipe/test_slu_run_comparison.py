@@ -22,6 +22,9 @@ def recipe(tmp_path: Path) -> Path:
     (root / "conf/distill").mkdir(parents=True)
     for method in ("glob", "pad_slocal"):
         (root / f"conf/distill/{method}.yaml").write_text("loss: {}\n")
+    (root / "conf/distill/ablations.txt").write_text(
+        "# method base changes\npad_slocal_stride pad_slocal loss.anchors=stride\n"
+    )
     (root / "run.sh").write_text(FAKE_RUN)
     (root / "run.sh").chmod(0o755)
     (root / "run_comparison.sh").symlink_to(REPO / "egs/TEMPLATE/slu1/run_comparison.sh")
@@ -70,3 +73,13 @@ def test_bad_options_are_clear_errors(tmp_path):
         proc = run(root, *args)
         assert proc.returncode == 1 and message in proc.stderr, (args, proc.stderr)
         assert not (root / "calls.txt").exists()
+
+
+def test_an_ablation_runs_its_base_config_with_its_change(tmp_path):
+    root = recipe(tmp_path)
+    proc = run(root, "--methods", "pad_slocal_stride", "--seeds", "1")
+    assert proc.returncode == 0, proc.stderr
+    call = next(c for c in (root / "calls.txt").read_text().splitlines() if "--tag pad_slocal_stride_seed1" in c)
+    assert "--distill_config conf/distill/pad_slocal.yaml" in call and "--set loss.anchors=stride" in call
+    bad = run(root, "--methods", "pad_glob_uniform", "--seeds", "1")
+    assert bad.returncode == 1 and "unknown method 'pad_glob_uniform'" in bad.stderr

@@ -4,7 +4,9 @@
 # seeds of every score in exp/RESULTS.md. Shared by the SLU recipes (a symlink in each).
 #   ./run_comparison.sh [--methods "none glob ..."] [--seeds "1 2 3"] [--jobs 1] [--distill_args "..."]
 #                       [--downstream_args "..."] [--tag_suffix ""] [-- any run.sh option]
-# Methods are conf/distill/<method>.yaml, plus `none` (the upstream itself, no distillation). A seed sets the
+# Methods are conf/distill/<method>.yaml, the ablations of conf/distill/ablations.txt (a base config and the keys it
+# changes, e.g. `pad_glob_uniform pad_glob loss.prior=uniform`), and `none` (the upstream itself, no distillation). A
+# seed sets the
 # distillation's and the heads' seeds (tags <method>_seed<k>). Stages 1-3 (data, audio, upstream) run once and are
 # shared; the teacher's outputs are computed once into exp/distill/teacher_cache and shared by every run.
 # --jobs N runs N of them at once (one per GPU, or on a CPU box each with a share of the cores: --distill_args
@@ -24,9 +26,24 @@ help_message="Usage: $0 [--methods \"none glob ...\"] [--seeds \"1 2 3\"] [--job
        [--downstream_args ARGS] [--tag_suffix S] [-- run.sh options]"
 . utils/parse_options.sh
 
+# method_config METHOD: prints "<config> [--set KEY=VALUE ...]" of a method (ablations.txt: base config + changes).
+method_config() {
+    local method=$1 name base changes
+    if [ "$method" = none ]; then echo none; return 0; fi
+    if [ -f "conf/distill/$method.yaml" ]; then echo "conf/distill/$method.yaml"; return 0; fi
+    if [ -f conf/distill/ablations.txt ]; then
+        while read -r name base changes; do
+            if [ "$name" = "$method" ] && [ -f "conf/distill/$base.yaml" ]; then
+                echo "conf/distill/$base.yaml$(for c in $changes; do printf ' --set %s' "$c"; done)"
+                return 0
+            fi
+        done < <(grep -v '^#' conf/distill/ablations.txt)
+    fi
+    return 1
+}
 for method in $methods; do
-    if [ "$method" != none ] && [ ! -f "conf/distill/$method.yaml" ]; then
-        echo "error: unknown method '$method': conf/distill/$method.yaml does not exist" >&2
+    if ! method_config "$method" > /dev/null; then
+        echo "error: unknown method '$method': no conf/distill/$method.yaml, nor a line in conf/distill/ablations.txt" >&2
         exit 1
     fi
 done
@@ -43,10 +60,9 @@ pids=()
 for method in $methods; do
     for seed in $seeds; do
         tag="${method}${tag_suffix}_seed${seed}"
-        config="conf/distill/$method.yaml"
-        if [ "$method" = none ]; then config=none; fi
+        read -r config changes <<< "$(method_config "$method")"
         ./run.sh --stage 4 --stop_stage 7 --distill_config "$config" --tag "$tag" \
-            --distill_args "--set seed=$seed --teacher-cache exp/distill/teacher_cache $distill_args" \
+            --distill_args "--set seed=$seed --teacher-cache exp/distill/teacher_cache ${changes:-} $distill_args" \
             --downstream_args "--set seed=$seed $downstream_args" "$@" > "exp/logs/comparison.$tag.log" 2>&1 &
         tags+=("$tag")
         pids+=($!)
