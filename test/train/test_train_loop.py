@@ -399,3 +399,20 @@ def test_a_full_disk_while_writing_a_checkpoint_is_a_message_and_leaves_no_parti
     assert train_main(train_args(corpus, train_config(tmp_path / "c.yaml", epochs=1), out)) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_one_optimizer_config_validates_for_every_trainer():
+    # The trainers' optim sections are toolkit.train.engine.OptimConfig with their own defaults; the checks are one.
+    from toolkit.config import ConfigError, from_dict
+    from toolkit.train.codec import CodecOptimConfig
+    from toolkit.train.distill import DistillOptimConfig
+    from toolkit.train.downstream import DownstreamOptimConfig
+    from toolkit.train.engine import OptimConfig
+
+    for cls in (OptimConfig, DistillOptimConfig, DownstreamOptimConfig, CodecOptimConfig):
+        for bad in ({"lr": 0}, {"betas": [0.9]}, {"schedule": "step"}, {"final_lr_ratio": 2}, {"warmup_steps": -1}):
+            with pytest.raises(ConfigError):
+                from_dict(cls, bad, "optim")
+    assert from_dict(DownstreamOptimConfig, {"lr": 1e-3}, "optim").schedule == "constant"  # its own default stays
+    with pytest.raises(ConfigError, match="does not accumulate"):
+        from_dict(CodecOptimConfig, {"grad_accum": 2}, "optim")

@@ -54,7 +54,7 @@ from toolkit.models.codec import CodecModelConfig, build_codec, codebook_counts,
 from toolkit.models.codec_quantizer import QuantizerConfig, quantize
 from toolkit.train import run_dir
 from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
-from toolkit.train.engine import PROGRESS_INTERVAL_S, setup_logging, step_seed
+from toolkit.train.engine import PROGRESS_INTERVAL_S, OptimConfig, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
@@ -63,20 +63,18 @@ CURVE_COLUMNS = ("step", "loss", "time_l1", "mel", "commitment", "codebooks", "a
 
 
 @dataclass
-class CodecOptimConfig:
+class CodecOptimConfig(OptimConfig):
+    """toolkit.train.engine.OptimConfig with the codec's defaults (no accumulation: grad_accum stays 1)."""
+
     lr: float = 3e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.9])  # EnCodec's
-    weight_decay: float = 0.0
     warmup_steps: int = 50
-    schedule: str = "cosine"  # constant, linear or cosine (toolkit.train.schedule)
     final_lr_ratio: float = 0.1
-    grad_clip: float = 1.0  # 0: none
 
     def __post_init__(self):
-        if self.lr <= 0 or len(self.betas) != 2:
-            raise ValueError("optim.lr must be positive and optim.betas two numbers")
-        if self.schedule not in ("constant", "linear", "cosine"):
-            raise ValueError(f"optim.schedule must be constant, linear or cosine, got {self.schedule!r}")
+        super().__post_init__()
+        if self.grad_accum != 1:
+            raise ValueError("optim.grad_accum: the codec trainer does not accumulate batches; leave it at 1")
 
 
 @dataclass

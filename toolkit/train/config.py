@@ -7,18 +7,7 @@ from dataclasses import dataclass, field
 from toolkit.hardware import check_precision
 from toolkit.losses.sld import SLDLossConfig
 from toolkit.models.speech_lm import SpeechLMConfig
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-3  # peak learning rate
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    warmup_steps: int = 100
-    schedule: str = "cosine"  # constant | linear | cosine (after warmup)
-    final_lr_ratio: float = 0.0  # the schedule decays to lr * final_lr_ratio
-    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
-    grad_accum: int = 1  # batches per optimizer step (e.g. to reach 64 sequences per step on fewer GPUs)
+from toolkit.train.engine import OptimConfig
 
 
 @dataclass

@@ -63,7 +63,7 @@ from toolkit.train import distributed, run_dir
 from toolkit.train.checkpoint import list_checkpoints, load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.curves import append_curve
 from toolkit.train.data import make_batches, shard_batches, spread_subset
-from toolkit.train.engine import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.engine import PROGRESS_INTERVAL_S, OptimConfig, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
@@ -77,25 +77,12 @@ LENGTH_UNITS_PER_SECOND = 100  # batching works in centiseconds of audio
 
 
 @dataclass
-class DistillOptimConfig:
+class DistillOptimConfig(OptimConfig):
+    """toolkit.train.engine.OptimConfig with distillation's defaults."""
+
     lr: float = 5e-5  # peak learning rate (our choice: a fine-tuning rate for a pretrained student)
     weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    warmup_steps: int = 100
-    schedule: str = "linear"  # constant | linear | cosine (after warmup)
-    final_lr_ratio: float = 0.0
-    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
-    grad_accum: int = 1  # batches per optimizer step
-
-    def __post_init__(self):
-        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0 and self.grad_clip >= 0):
-            raise ValueError("optim.lr must be > 0 and optim.weight_decay, warmup_steps, grad_clip >= 0")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
-        if self.schedule not in ("constant", "linear", "cosine"):
-            raise ValueError(f"optim.schedule must be constant, linear or cosine, got {self.schedule!r}")
-        if not 0 <= self.final_lr_ratio <= 1 or self.grad_accum < 1:
-            raise ValueError("optim.final_lr_ratio must be in [0, 1] and optim.grad_accum >= 1")
+    schedule: str = "linear"
 
 
 @dataclass

@@ -58,7 +58,7 @@ from toolkit.train import distributed, run_dir
 from toolkit.train.checkpoint import load_latest, restore, rng_state, save_checkpoint
 from toolkit.train.curves import append_curve
 from toolkit.train.data import make_batches, shard_batches, spread_subset
-from toolkit.train.engine import PROGRESS_INTERVAL_S, make_optimizer, setup_logging, step_seed
+from toolkit.train.engine import PROGRESS_INTERVAL_S, OptimConfig, make_optimizer, setup_logging, step_seed
 from toolkit.train.numerics import non_finite_loss
 from toolkit.train.schedule import lr_multiplier
 
@@ -84,22 +84,13 @@ class DownstreamDevConfig:
 
 
 @dataclass
-class DownstreamOptimConfig:
-    # SUPERB's IC/ER/SF: Adam(W) at 1e-4 without a schedule.
-    lr: float = 1e-4  # peak learning rate
-    weight_decay: float = 0.0
+class DownstreamOptimConfig(OptimConfig):
+    """toolkit.train.engine.OptimConfig with SUPERB's defaults for IC/ER/SF: Adam(W) at 1e-4 without a schedule."""
+
+    lr: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0
-    schedule: str = "constant"  # constant | linear | cosine (after warmup)
-    final_lr_ratio: float = 0.0
-    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
-    grad_accum: int = 1  # batches per optimizer step
-
-    def __post_init__(self):
-        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0 and self.grad_clip >= 0):
-            raise ValueError("optim.lr must be > 0 and optim.weight_decay, warmup_steps, grad_clip >= 0")
-        if self.schedule not in ("constant", "linear", "cosine"):
-            raise ValueError(f"optim.schedule must be constant, linear or cosine, got '{self.schedule}'")
+    schedule: str = "constant"
 
 
 @dataclass
