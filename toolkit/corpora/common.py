@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import soundfile as sf
 
@@ -51,7 +52,20 @@ def report(problems: list[str]) -> None:
         print(f"error: ... and {len(problems) - MAX_REPORT} more", file=sys.stderr)
 
 
-def slu_data_dir(scan, num_threads: int) -> tuple[DataDir, list[str]]:
+@dataclass
+class SluScan:
+    """The tables of one split of an SLU corpus (SNIPS, SLURP), with the problems (errors) and warnings found."""
+
+    wav: dict[str, str] = field(default_factory=dict)
+    text: dict[str, str] = field(default_factory=dict)
+    slots: dict[str, str] = field(default_factory=dict)
+    utt2intent: dict[str, str] = field(default_factory=dict)
+    utt2spk: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def slu_data_dir(scan: SluScan, num_threads: int) -> tuple[DataDir, list[str]]:
     """The data dir of a scanned SLU split (its wav, text, slots, intent and speaker tables, and utt2dur from the
     audio headers) and every problem found: the scan's, then the unreadable audio's."""
     data = DataDir(

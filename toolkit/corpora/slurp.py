@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.corpora.common import listing
+from toolkit.corpora.common import SluScan, listing
 
 SPLITS = {"train": "train", "devel": "devel", "test": "test", "train_synth": "train_synthetic"}
 
@@ -20,19 +19,6 @@ FIELDS = ("slurp_id", "sentence", "sentence_annotation", "intent", "scenario", "
 
 
 SPAN = re.compile(r"\[([^\[\]]*)\]")
-
-
-@dataclass
-class Scan:
-    """The tables of one split, with the problems (errors) and warnings found."""
-
-    wav: dict[str, str] = field(default_factory=dict)
-    text: dict[str, str] = field(default_factory=dict)
-    slots: dict[str, str] = field(default_factory=dict)
-    utt2intent: dict[str, str] = field(default_factory=dict)
-    utt2spk: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def tagged_annotation(annotation: str) -> tuple[str, str]:
@@ -96,9 +82,9 @@ def check_entry(entry: object, where: str) -> str | None:
     return None
 
 
-def scan_split(jsonl: Path, audio_dir: Path, speakers: dict[str, str] | None) -> Scan:
+def scan_split(jsonl: Path, audio_dir: Path, speakers: dict[str, str] | None) -> SluScan:
     """Read one jsonl file; `speakers` None means every utterance is the synthetic speaker."""
-    scan = Scan()
+    scan = SluScan()
     first: dict[str, str] = {}
     twice: list[str] = []
     odd_intents: list[str] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.corpora.common import listing
+from toolkit.corpora.common import SluScan, listing
 
 IOB_FILE = "all.iob.snips.txt"
 
@@ -51,19 +51,6 @@ class Utterance:
     words: list[str]
     tags: list[str]
     intent: str
-
-
-@dataclass
-class Scan:
-    """The tables of one split, with the problems (errors) and warnings found."""
-
-    wav: dict[str, str] = field(default_factory=dict)
-    text: dict[str, str] = field(default_factory=dict)
-    slots: dict[str, str] = field(default_factory=dict)
-    utt2intent: dict[str, str] = field(default_factory=dict)
-    utt2spk: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def parse_line(line: str, path: Path, lineno: int) -> tuple[str, Utterance | None, str | None]:
@@ -164,8 +151,8 @@ def tagged_text(words: list[str], tags: list[str]) -> tuple[str, str]:
     return " ".join(w for w in plain if w is not None), " ".join(out)
 
 
-def scan_split(db_root: Path, split: str, speakers: tuple[str, ...]) -> Scan:
-    scan = Scan()
+def scan_split(db_root: Path, split: str, speakers: tuple[str, ...]) -> SluScan:
+    scan = SluScan()
     iob = db_root / IOB_FILE
     utts, scan.problems = read_iob(iob, split)
     audio_dir = db_root / split
