@@ -82,7 +82,8 @@ $(sed -n '/^# Stages:/,/^#$/p' "${BASH_SOURCE[0]}" | sed '1d;$d;s/^#//')
 EOF
 }
 
-command_line="$*"  # for the model card (stage 8)
+command_line=""  # for the model card (stage 8), quoted as typed
+if [ "$#" -gt 0 ]; then command_line=$(printf "%q " "$@"); fi
 . ./cmd.sh
 . utils/parse_options.sh
 . ./path.sh
