@@ -7,7 +7,7 @@ in numpy.
 A random HuBERT in the Large layout (stable layer norm, layer-normalised CNN, so batches get an attention mask) but
 small (hidden 256, 4 layers, 128 CNN channels; the real CNN strides, 50 frames/s) encodes `--utts` noise utterances
 of 1-8 s into 2000 units of layer 3 (the release's "all but the last layer"). The centres are random frames of the
-features. (a) is the dumping path of `python -m toolkit.bin.dump_units` (its length_batches, then
+features. (a) is the dumping path of `python -m toolkit.bin.dump_units` (length_batches of toolkit.discretizers.base, then
 SSLKmeans.encode_batch); (b) runs `model(wave, output_hidden_states=True).hidden_states[3]` per utterance and
 assigns with the matrix form of the squared distance in numpy, as fairseq's dump_km_label does. The units must be
 identical (on a GPU, 99.5% of the frames: see the end of main). Prints utterances per second of each and the ratio.
@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from toolkit.bin.dump_units import length_batches
+from toolkit.discretizers.base import length_batches
 from toolkit.discretizers.ssl_kmeans import Config, SSLKmeans
 from toolkit.hardware import host_summary
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from toolkit.audio import load_audio
-from toolkit.bin.dump_units import length_batches
 from toolkit.bin.dump_units import main as dump_main
 from toolkit.bin.fit_discretizer import main as fit_main
 from toolkit.datadir import load_data_dir
 from toolkit.discretizers import load_discretizer
+from toolkit.discretizers.base import length_batches
 from toolkit.fileio import read_table
 
 from conftest import build_data_dir

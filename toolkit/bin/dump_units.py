@@ -22,32 +22,13 @@ from toolkit.audio import AudioError, load_audio, resample
 from toolkit.config import ConfigError
 from toolkit.datadir import DataDir, load_data_dir
 from toolkit.device import add_device_option, device_option
-from toolkit.discretizers.base import Discretizer
+from toolkit.discretizers.base import Discretizer, length_batches
 from toolkit.discretizers.registry import load_discretizer
 from toolkit.fileio import TableError, write_table
 
 
 class UnitsError(ValueError):
     """An utterance that cannot be encoded; names the utterance and its audio."""
-
-
-def length_batches(durations: dict[str, float], batch_seconds: float) -> list[list[str]]:
-    """Utterances sorted by length (longest first, so memory peaks at once) in groups of <= batch_seconds of audio.
-
-    An utterance longer than batch_seconds forms a batch of its own.
-    """
-    batches: list[list[str]] = []
-    current: list[str] = []
-    total = 0.0
-    for utt in sorted(durations, key=lambda u: (-durations[u], u)):
-        if current and total + durations[utt] > batch_seconds:
-            batches.append(current)
-            current, total = [], 0.0
-        current.append(utt)
-        total += durations[utt]
-    if current:
-        batches.append(current)
-    return batches
 
 
 def encode_utterances(

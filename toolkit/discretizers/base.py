@@ -14,7 +14,7 @@ only when it is used (so MFCC users never import transformers), and the modules 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,3 +66,22 @@ def read_config(out_dir: str | Path, cls: type) -> Any:
     if isinstance(model, str) and model and not Path(model).is_absolute() and (Path(out_dir) / model).is_dir():
         values["model"] = str((Path(out_dir) / model).resolve())
     return config_from_dict(cls, values, str(path))
+
+
+def length_batches(durations: Mapping[Any, float], batch_seconds: float) -> list[list[Any]]:
+    """Utterances sorted by length (longest first, so memory peaks at once) in groups of <= batch_seconds of audio.
+
+    An utterance longer than batch_seconds forms a batch of its own.
+    """
+    batches: list[list[str]] = []
+    current: list[str] = []
+    total = 0.0
+    for utt in sorted(durations, key=lambda u: (-durations[u], u)):
+        if current and total + durations[utt] > batch_seconds:
+            batches.append(current)
+            current, total = [], 0.0
+        current.append(utt)
+        total += durations[utt]
+    if current:
+        batches.append(current)
+    return batches

@@ -27,6 +27,7 @@ from toolkit.audio import AudioError, load_audio, resample
 from toolkit.config import load_config
 from toolkit.decode.search import DecodeConfig, decode_prompts, too_long
 from toolkit.device import resolve_device
+from toolkit.discretizers.base import length_batches
 from toolkit.discretizers.registry import load_discretizer
 from toolkit.hardware import choose_precision
 from toolkit.inference.pack import DECODE_CONFIG, DISCRETIZER_DIR, LM_DIR, SPEECH2TEXT, TOKENIZERS_DIR, read_manifest
@@ -86,24 +87,12 @@ class Speech2Text:
 
     def units(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Units of each utterance (float32 samples at the discretizer's rate), encoded in batches of similar length
-        as stage 5 encodes them."""
-        order = sorted(range(len(waves)), key=lambda i: (-len(waves[i]), i))
-        budget = ENCODE_BATCH_SECONDS * self.discretizer.sample_rate
+        as stage 5 encodes them (the same length_batches)."""
+        rate = self.discretizer.sample_rate
         out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(waves)
-        batch: list[int] = []
-        total = 0
-        for i in [*order, None]:
-            if i is None or (batch and total + len(waves[i]) > budget):
-                for j, units in zip(
-                    batch,
-                    self.discretizer.encode_batch([waves[j] for j in batch], self.discretizer.sample_rate),
-                    strict=True,
-                ):
-                    out[j] = units
-                batch, total = [], 0
-            if i is not None:
-                batch.append(i)
-                total += len(waves[i])
+        for batch in length_batches({i: len(w) / rate for i, w in enumerate(waves)}, ENCODE_BATCH_SECONDS):
+            for i, units in zip(batch, self.discretizer.encode_batch([waves[i] for i in batch], rate), strict=True):
+                out[i] = units
         return out
 
     def transcribe(self, audio: Audio | Sequence[Audio], sample_rate: int | None = None, channel: int | None = None):
