@@ -118,3 +118,16 @@ def load_tensors(path: str | Path) -> Any:
             f"them could run code ({first}). Files this toolkit writes never do; do not use a file from a source "
             "you do not trust"
         ) from None
+
+
+def replace_dir(tmp: str | Path, dst: str | Path) -> None:
+    """Put the complete folder `tmp` in place of `dst` (a folder, a file, or nothing): readers see the old or the new,
+    never a half-written one."""
+    import shutil
+
+    tmp, dst = Path(tmp), Path(dst)
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    elif dst.exists() or dst.is_symlink():
+        dst.unlink()
+    tmp.rename(dst)

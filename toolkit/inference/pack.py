@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from toolkit.config import load_yaml
-from toolkit.fileio import atomic_write
+from toolkit.fileio import atomic_write, replace_dir
 from toolkit.train.run_dir import run_tokenizers
 
 MANIFEST = "toolkit_model.yaml"
@@ -132,9 +132,7 @@ def pack_speech2text(
     }
     with atomic_write(tmp / CARD) as f:
         f.write(model_card(out_dir.name, exp_dir.name, facts))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    replace_dir(tmp, out_dir)
     return out_dir
 
 
@@ -231,9 +229,7 @@ def pack_understand(heads: list[str | Path], out_dir: str | Path, card: dict | N
     facts = {"upstream": upstream, "tasks": ", ".join(kinds), **(card or {})}
     with atomic_write(tmp / CARD) as f:
         f.write(understand_card(out_dir.name, facts))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    replace_dir(tmp, out_dir)
     return out_dir
 
 

@@ -29,6 +29,7 @@ from toolkit.decode.search import DecodeConfig, decode_prompts, too_long
 from toolkit.device import resolve_device
 from toolkit.discretizers.base import length_batches
 from toolkit.discretizers.registry import load_discretizer
+from toolkit.fileio import replace_dir
 from toolkit.hardware import choose_precision
 from toolkit.inference.pack import DECODE_CONFIG, DISCRETIZER_DIR, LM_DIR, SPEECH2TEXT, TOKENIZERS_DIR, read_manifest
 from toolkit.models.speech_lm import load_speech_lm
@@ -79,9 +80,7 @@ class Speech2Text:
         tmp = out_dir.with_name(out_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(self.folder, tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        replace_dir(tmp, out_dir)
 
     # ---- audio -> units -> prompts -> text ----
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import ConfigError, load_yaml
-from toolkit.fileio import atomic_write
+from toolkit.fileio import atomic_write, replace_dir
 from toolkit.stage import fingerprint
 
 try:
@@ -118,11 +118,7 @@ def keep_tokenizers(src: Path, dst: Path) -> None:
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
-    if dst.is_dir():
-        shutil.rmtree(dst)
-    elif dst.exists():
-        dst.unlink()  # a run made before runs kept a copy: the file named the folder
-    tmp.rename(dst)
+    replace_dir(tmp, dst)  # a run made before runs kept a copy had a file here naming the folder
 
 
 def run_tokenizers(out: Path) -> Path:
